@@ -1,0 +1,170 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// issueExample is the configuration the project's documentation shows.
+const issueExample = `
+cluster: {name: prod-eu-1, region: eu-west-1}
+images:
+  allowedRegistries: [registry.example.com, ghcr.io/acme]
+  requireDigest: false
+  maxSeverity: high
+  unscanned: deny
+resources:
+  require: [requests.cpu, requests.memory, limits.memory]
+  defaults: {requests.cpu: 100m, requests.memory: 128Mi, limits.memory: 256Mi}
+  max: {limits.cpu: "8", limits.memory: 16Gi}
+placement:
+  dataClasses:
+    personal: {regions: [eu-west-1, eu-central-1]}
+rbac:
+  privilegedRoles: [cluster-admin, admin, edit]
+  allowedSubjects: [system:masters]
+podSecurity: {level: restricted}
+enforcement: {BLF-IMG-003: warn}
+exemptions:
+  - {policy: BLF-RES-001, namespace: legacy, owner: team-a, reason: "migration", expires: 2027-01-31}
+`
+
+func TestDefaultIsValidAndDocumented(t *testing.T) {
+	cfg, err := Default()
+	if err != nil {
+		t.Fatalf("the embedded defaults must load: %v", err)
+	}
+	if cfg.PodSecurity.Level != "baseline" || cfg.Images.MaxSeverity != "high" || cfg.Images.Unscanned != "warn" {
+		t.Errorf("unexpected defaults: %+v", cfg)
+	}
+	if len(cfg.Resources.Require) == 0 || len(cfg.RBAC.PrivilegedRoles) == 0 {
+		t.Errorf("defaults must require resources and know privileged roles: %+v", cfg)
+	}
+}
+
+func TestParseLaysTheFileOverTheDefaults(t *testing.T) {
+	cfg, err := Parse("example.yaml", []byte(issueExample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Cluster.Region != "eu-west-1" || cfg.PodSecurity.Level != "restricted" {
+		t.Errorf("file values not applied: %+v", cfg)
+	}
+	if got := cfg.Resources.Max["limits.cpu"]; got != "8" {
+		t.Errorf("max limits.cpu = %q, want 8", got)
+	}
+	if got := cfg.Placement.DataClasses["personal"].Regions; len(got) != 2 {
+		t.Errorf("data class regions = %v", got)
+	}
+	if e := cfg.Exemptions[0]; e.Expires.Format("2006-01-02") != "2027-01-31" || e.Owner != "team-a" {
+		t.Errorf("exemption = %+v", e)
+	}
+
+	partial, err := Parse("partial.yaml", []byte("images: {maxSeverity: medium}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if partial.Images.Unscanned != "warn" || partial.Images.MaxSeverity != "medium" {
+		t.Errorf("a partial section must keep the other defaults: %+v", partial.Images)
+	}
+	if partial.PodSecurity.Level != "baseline" {
+		t.Errorf("untouched sections keep their defaults: %+v", partial.PodSecurity)
+	}
+}
+
+func TestParseEmptyFileGivesDefaults(t *testing.T) {
+	for _, doc := range []string{"", "# nothing\n", "~\n"} {
+		cfg, err := Parse("empty.yaml", []byte(doc))
+		if err != nil {
+			t.Fatalf("%q: %v", doc, err)
+		}
+		if cfg.PodSecurity.Level != "baseline" {
+			t.Errorf("%q: %+v", doc, cfg)
+		}
+	}
+}
+
+func TestParseNumbersAsQuantities(t *testing.T) {
+	cfg, err := Parse("q.yaml", []byte("resources: {max: {limits.cpu: 8, limits.memory: 1.5}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Resources.Max["limits.cpu"] != "8" || cfg.Resources.Max["limits.memory"] != "1.5" {
+		t.Errorf("max = %v", cfg.Resources.Max)
+	}
+}
+
+func TestParseRejectsBadInputNamingTheField(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  string
+		want []string // every fragment must be in the error
+	}{
+		{"unknown top-level key", "imagez: {}\n", []string{"imagez (line 1): unknown field", `did you mean "images"`}},
+		{"unknown nested key", "images:\n  allowedRegistry: [a.io]\n", []string{"images.allowedRegistry (line 2): unknown field", `did you mean "allowedRegistries"`}},
+		{"wrong type for a bool", "images: {requireDigest: yes}\n", []string{"images.requireDigest", "must be true or false"}},
+		{"a list where a mapping belongs", "images: [a]\n", []string{"images (line 1): must be a mapping"}},
+		{"a number where a string belongs", "cluster: {name: 42}\n", []string{"cluster.name", "must be a string", `"42"`}},
+		{"bad severity", "images: {maxSeverity: extreme}\n", []string{"images.maxSeverity", `"extreme" is not one of critical, high, medium, low, none`}},
+		{"bad unscanned action", "images: {unscanned: maybe}\n", []string{"images.unscanned"}},
+		{"registry with scheme", "images: {allowedRegistries: [\"https://r.io\"]}\n", []string{"images.allowedRegistries[0]", "without a scheme"}},
+		{"bad quantity", "resources: {max: {limits.memory: lots}}\n", []string{"resources.max[limits.memory] (line 1)", "not a Kubernetes quantity"}},
+		{"bad resource key", "resources: {require: [cpu]}\n", []string{"resources.require[0]", "requests.<resource>"}},
+		{"default above max", "resources: {defaults: {limits.memory: 32Gi}, max: {limits.memory: 16Gi}}\n", []string{"resources.defaults[limits.memory]", "above resources.max"}},
+		{"default request above default limit", "resources: {defaults: {requests.memory: 1Gi, limits.memory: 512Mi}}\n", []string{"resources.defaults[requests.memory]", "above the default limit"}},
+		{"data class without regions", "placement: {dataClasses: {personal: {regions: []}}}\n", []string{"placement.dataClasses[personal].regions", "at least one region"}},
+		{"bad pod security level", "podSecurity: {level: strict}\n", []string{"podSecurity.level", "privileged, baseline, restricted"}},
+		{"bad enforcement", "enforcement: {BLF-IMG-003: block}\n", []string{"enforcement[BLF-IMG-003]", "deny, warn, audit"}},
+		{"exemption without expiry or owner", "exemptions: [{policy: BLF-RES-001, namespace: legacy, reason: r}]\n", []string{"exemptions[0].expires", "exemptions[0].owner"}},
+		{"exemption with bad date", "exemptions: [{policy: P, namespace: n, owner: o, reason: r, expires: 31/01/2027}]\n", []string{"exemptions[0].expires (line 1)", "YYYY-MM-DD"}},
+		{"exemption for the whole cluster", "exemptions: [{policy: P, owner: o, reason: r, expires: 2027-01-01}]\n", []string{"exemptions[0]", "needs a namespace or a name"}},
+		{"broken YAML", "images: {maxSeverity: [\n", []string{"broken.yaml"}},
+		{"several problems at once", "imagez: 1\npodSecurity: {levle: x}\nimages: {maxSeverity: [x]}\n", []string{"imagez", "podSecurity.levle", "images.maxSeverity (line 3): must be a string"}},
+		{"several semantic problems at once", "podSecurity: {level: x}\nimages: {maxSeverity: y}\n", []string{"podSecurity.level", "images.maxSeverity"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := "bad.yaml"
+			if tt.name == "broken YAML" {
+				name = "broken.yaml"
+			}
+			_, err := Parse(name, []byte(tt.doc))
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			for _, frag := range tt.want {
+				if !strings.Contains(err.Error(), frag) {
+					t.Errorf("error does not contain %q:\n%v", frag, err)
+				}
+			}
+		})
+	}
+}
+
+func TestExemption(t *testing.T) {
+	e := Exemption{Policy: "BLF-RES-001", Namespace: "legacy", Name: "batch-*", Expires: Date{time.Date(2027, 1, 31, 0, 0, 0, 0, time.UTC)}}
+	tests := []struct {
+		name                         string
+		policy, kind, namespace, obj string
+		want                         bool
+	}{
+		{"matching policy, namespace and name prefix", "BLF-RES-001", "Job", "legacy", "batch-7", true},
+		{"other policy", "BLF-RES-002", "Job", "legacy", "batch-7", false},
+		{"other namespace", "BLF-RES-001", "Job", "prod", "batch-7", false},
+		{"name outside the prefix", "BLF-RES-001", "Job", "legacy", "web", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := e.Matches(tt.policy, tt.kind, tt.namespace, tt.obj); got != tt.want {
+				t.Errorf("Matches = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if !e.ActiveAt(time.Date(2027, 1, 31, 23, 59, 0, 0, time.UTC)) {
+		t.Error("an exemption applies through its whole expiry day")
+	}
+	if e.ActiveAt(time.Date(2027, 2, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Error("an exemption no longer applies the day after it expires")
+	}
+}

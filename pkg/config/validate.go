@@ -1,0 +1,139 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// Allowed values of the enumerated settings.
+var (
+	Severities        = []string{"critical", "high", "medium", "low", "none"}
+	UnscannedActions  = []string{"deny", "warn", "allow"}
+	PodSecurityLevels = []string{"privileged", "baseline", "restricted"}
+	Enforcements      = []string{"deny", "warn", "audit"}
+)
+
+// resourceKey is "requests.<name>" or "limits.<name>" with a Kubernetes resource name.
+var resourceKey = regexp.MustCompile(`^(requests|limits)\.([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9._]*[a-z0-9])?$`)
+
+// Validate checks every value, returning one error per problem, each naming its field.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(path, msg string, args ...any) {
+		errs = append(errs, fieldError{path: path, msg: fmt.Sprintf(msg, args...)})
+	}
+	oneOf := func(path, value string, allowed []string) {
+		if !slices.Contains(allowed, value) {
+			bad(path, "%q is not one of %s", value, strings.Join(allowed, ", "))
+		}
+	}
+
+	for i, r := range c.Images.AllowedRegistries {
+		if msg := registryProblem(r); msg != "" {
+			bad(fmt.Sprintf("images.allowedRegistries[%d]", i), "%s", msg)
+		}
+	}
+	oneOf("images.maxSeverity", c.Images.MaxSeverity, Severities)
+	oneOf("images.unscanned", c.Images.Unscanned, UnscannedActions)
+
+	for i, k := range c.Resources.Require {
+		if !resourceKey.MatchString(k) {
+			bad(fmt.Sprintf("resources.require[%d]", i), "%q must be requests.<resource> or limits.<resource>, like requests.cpu or limits.memory", k)
+		}
+	}
+	for _, group := range []struct {
+		name   string
+		values map[string]Quantity
+	}{{"defaults", c.Resources.Defaults}, {"max", c.Resources.Max}} {
+		for _, k := range sortedKeysOf(group.values) {
+			if !resourceKey.MatchString(k) {
+				bad(fmt.Sprintf("resources.%s[%s]", group.name, k), "key must be requests.<resource> or limits.<resource>, like limits.memory")
+			}
+		}
+	}
+	for _, k := range sortedKeysOf(c.Resources.Defaults) {
+		def := resource.MustParse(string(c.Resources.Defaults[k]))
+		if limit, ok := c.Resources.Max[k]; ok && def.Cmp(resource.MustParse(string(limit))) > 0 {
+			bad(fmt.Sprintf("resources.defaults[%s]", k), "default %s is above resources.max[%s] %s", c.Resources.Defaults[k], k, limit)
+		}
+		if name, ok := strings.CutPrefix(k, "requests."); ok {
+			if limit, ok := c.Resources.Defaults["limits."+name]; ok && def.Cmp(resource.MustParse(string(limit))) > 0 {
+				bad(fmt.Sprintf("resources.defaults[%s]", k), "default request %s is above the default limit %s", c.Resources.Defaults[k], limit)
+			}
+		}
+	}
+
+	for _, name := range sortedKeysOf(c.Placement.DataClasses) {
+		path := fmt.Sprintf("placement.dataClasses[%s].regions", name)
+		regions := c.Placement.DataClasses[name].Regions
+		if len(regions) == 0 {
+			bad(path, "a data class needs at least one region")
+		}
+		for i, r := range regions {
+			if strings.TrimSpace(r) == "" {
+				bad(fmt.Sprintf("%s[%d]", path, i), "a region must not be empty")
+			}
+		}
+	}
+
+	for i, r := range c.RBAC.PrivilegedRoles {
+		if strings.TrimSpace(r) == "" {
+			bad(fmt.Sprintf("rbac.privilegedRoles[%d]", i), "a role name must not be empty")
+		}
+	}
+	for i, s := range c.RBAC.AllowedSubjects {
+		if strings.TrimSpace(s) == "" {
+			bad(fmt.Sprintf("rbac.allowedSubjects[%d]", i), "a subject must not be empty")
+		}
+	}
+	oneOf("podSecurity.level", c.PodSecurity.Level, PodSecurityLevels)
+
+	for _, id := range sortedKeysOf(c.Enforcement) {
+		oneOf(fmt.Sprintf("enforcement[%s]", id), c.Enforcement[id], Enforcements)
+	}
+	for i, e := range c.Exemptions {
+		path := fmt.Sprintf("exemptions[%d]", i)
+		for field, value := range map[string]string{"policy": e.Policy, "owner": e.Owner, "reason": e.Reason} {
+			if strings.TrimSpace(value) == "" {
+				bad(path+"."+field, "is required")
+			}
+		}
+		if e.Expires.IsZero() {
+			bad(path+".expires", "is required (YYYY-MM-DD): every exemption must end")
+		}
+		if e.Namespace == "" && e.Name == "" {
+			bad(path, "needs a namespace or a name, so it cannot exempt the whole cluster by accident")
+		}
+	}
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return errors.Join(errs...)
+}
+
+// registryProblem says what is wrong with an allowedRegistries entry, or "".
+func registryProblem(r string) string {
+	switch {
+	case r == "":
+		return "must not be empty"
+	case strings.Contains(r, "://"):
+		return fmt.Sprintf("%q must be a host or host/path, without a scheme", r)
+	case strings.HasSuffix(r, "/"):
+		return fmt.Sprintf("%q must not end with /", r)
+	case strings.ContainsAny(r, " @\t"):
+		return fmt.Sprintf("%q must be a host or host/path without spaces, tags or digests", r)
+	case r != strings.ToLower(r):
+		return fmt.Sprintf("%q must be lower case, as image references are", r)
+	}
+	return ""
+}
+
+// sortedKeysOf returns a map's keys in order, so errors come out the same every time.
+func sortedKeysOf[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}
