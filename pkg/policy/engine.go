@@ -1,0 +1,208 @@
+// Package policy loads, checks and compiles Bailiff's Rego policies, evaluates them
+// against policy input, and swaps the compiled set atomically on reload.
+package policy
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/rego"
+
+	"github.com/bailiff/bailiff/pkg/config"
+	"github.com/bailiff/bailiff/pkg/input"
+)
+
+// Options configure an Engine.
+type Options struct {
+	// Sources are the policy trees to load; default: the embedded library alone.
+	Sources []Source
+	// Config is data.bailiff.config; default: config.Default().
+	Config *config.Config
+	// SkipTests skips running the set's Rego tests before accepting it. The embedded
+	// library's tests run in the project's own test suite; a set with extra policy
+	// directories should always be tested.
+	SkipTests bool
+	// Now tells the time, for exemption expiry; default time.Now.
+	Now func() time.Time
+}
+
+// Engine evaluates policy input against the current policy set. It is safe for
+// concurrent use; Reload replaces the set atomically.
+type Engine struct {
+	current atomic.Pointer[Set]
+	now     func() time.Time
+}
+
+// New builds an engine, failing if the policy set does not load, compile or pass its
+// tests.
+func New(ctx context.Context, opts Options) (*Engine, error) {
+	e := &Engine{now: opts.Now}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if err := e.Reload(ctx, opts); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Reload builds a new policy set and swaps it in. If the new set fails, the error says
+// why (with file:row:col) and the running set keeps serving.
+func (e *Engine) Reload(ctx context.Context, opts Options) error {
+	sources := opts.Sources
+	if len(sources) == 0 {
+		sources = []Source{Embedded()}
+	}
+	cfg := opts.Config
+	if cfg == nil {
+		var err error
+		if cfg, err = config.Default(); err != nil {
+			return err
+		}
+	}
+	set, err := buildSet(ctx, buildOptions{sources: sources, cfg: cfg, runTests: !opts.SkipTests})
+	if err != nil {
+		return err
+	}
+	e.current.Store(set)
+	return nil
+}
+
+// Set returns the policy set in force now.
+func (e *Engine) Set() *Set { return e.current.Load() }
+
+// Version identifies the policy set and configuration in force.
+func (s *Set) Version() string { return s.version }
+
+// Policies lists the loaded policies, sorted by id.
+func (s *Set) Policies() []Metadata {
+	out := make([]Metadata, len(s.policies))
+	for i, p := range s.policies {
+		out[i] = *p
+	}
+	return out
+}
+
+// Config is the configuration the set was built with.
+func (s *Set) Config() *config.Config { return s.cfg }
+
+// Evaluate runs every validating policy that applies to the input's kind and operation.
+func (e *Engine) Evaluate(ctx context.Context, in *input.Input) (*Result, error) {
+	set := e.current.Load()
+	res := &Result{PolicySetVersion: set.version}
+	q := set.queryFor(in, false)
+	if q == nil {
+		return res, nil
+	}
+	res.Evaluated = len(q.policies)
+	bindings, err := q.eval(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	now := e.now()
+	for i, p := range q.policies {
+		items, err := resultItems(bindings[i], "violation", p)
+		if err != nil {
+			return nil, err
+		}
+		for _, item := range items {
+			v, err := set.violation(p, item)
+			if err != nil {
+				return nil, err
+			}
+			if ex, ok := set.exemption(p.ID, in, now); ok {
+				res.Exempted = append(res.Exempted, ExemptedViolation{Violation: v, Exemption: ex})
+				continue
+			}
+			res.Violations = append(res.Violations, v)
+		}
+	}
+	sortViolations(res.Violations)
+	return res, nil
+}
+
+// Mutate runs every mutating policy that applies and returns their patches, ordered by
+// policy id and then path, with the policies an exemption skipped.
+func (e *Engine) Mutate(ctx context.Context, in *input.Input) (*Mutation, error) {
+	set := e.current.Load()
+	res := &Mutation{PolicySetVersion: set.version}
+	q := set.queryFor(in, true)
+	if q == nil {
+		return res, nil
+	}
+	bindings, err := q.eval(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	now := e.now()
+	for i, p := range q.policies {
+		items, err := resultItems(bindings[i], "patch", p)
+		if err != nil {
+			return nil, err
+		}
+		if len(items) == 0 {
+			continue
+		}
+		if ex, ok := set.exemption(p.ID, in, now); ok {
+			res.Exempted = append(res.Exempted, ExemptedMutation{Policy: p.ID, Exemption: ex})
+			continue
+		}
+		for _, item := range items {
+			patch, err := patchOf(p, item)
+			if err != nil {
+				return nil, err
+			}
+			res.Patches = append(res.Patches, patch)
+		}
+	}
+	sortPatches(res.Patches)
+	return res, nil
+}
+
+// eval runs the prepared query and returns the value bound for each policy.
+func (q *query) eval(ctx context.Context, in *input.Input) ([]any, error) {
+	rs, err := q.prepared.Eval(ctx, rego.EvalParsedInput(in.Value()))
+	if err != nil {
+		return nil, fmt.Errorf("evaluate policies for %s %s: %w", in.Kind, in.Name, err)
+	}
+	out := make([]any, len(q.policies))
+	if len(rs) == 0 {
+		return out, nil
+	}
+	for i := range q.policies {
+		out[i] = rs[0].Bindings[q.vars[i]]
+	}
+	return out, nil
+}
+
+// exemption returns the active exemption covering a policy for the input, if any.
+func (s *Set) exemption(policyID string, in *input.Input, now time.Time) (config.Exemption, bool) {
+	for _, ex := range s.cfg.Exemptions {
+		if ex.Matches(policyID, in.Kind, in.Namespace, in.Name) && ex.ActiveAt(now) {
+			return ex, true
+		}
+	}
+	return config.Exemption{}, false
+}
+
+// resultItems reads a violation or patch set as a list of objects.
+func resultItems(v any, rule string, p *Metadata) ([]map[string]any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	list, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("policy %s (%s): %s must be a set of objects, got %T", p.ID, p.File, rule, v)
+	}
+	out := make([]map[string]any, len(list))
+	for i, item := range list {
+		m, ok := item.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("policy %s (%s): every %s must be an object, got %T", p.ID, p.File, rule, item)
+		}
+		out[i] = m
+	}
+	return out, nil
+}

@@ -1,0 +1,99 @@
+package policy
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/bailiff/bailiff/policies"
+)
+
+// Source is a tree of .rego files: the embedded library or a directory.
+type Source struct {
+	Name string // shown in file names of errors: "policies", "/etc/bailiff/policies"
+	FS   fs.FS
+}
+
+// Embedded is the policy library compiled into the binary.
+func Embedded() Source { return Source{Name: "policies", FS: policies.FS} }
+
+// Dir is a directory of extra policies.
+func Dir(dir string) Source { return Source{Name: dir, FS: os.DirFS(dir)} }
+
+// module is one parsed Rego file.
+type module struct {
+	file   string // as shown to people
+	source []byte
+	parsed *ast.Module
+	test   bool // a _test.rego file
+}
+
+// readModules parses every .rego file of the sources, reporting every parse error with
+// file:row:col.
+func readModules(sources []Source) ([]module, error) {
+	var mods []module
+	var problems []string
+	for _, src := range sources {
+		err := fs.WalkDir(src.FS, ".", func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() || path.Ext(p) != ".rego" {
+				return nil
+			}
+			b, err := fs.ReadFile(src.FS, p)
+			if err != nil {
+				return err
+			}
+			file := filepath.Join(src.Name, filepath.FromSlash(p))
+			parsed, err := ast.ParseModuleWithOpts(file, string(b), ast.ParserOptions{ProcessAnnotation: true, RegoVersion: ast.RegoV1})
+			if err != nil {
+				problems = append(problems, formatErrors(err)...)
+				return nil
+			}
+			mods = append(mods, module{file: file, source: b, parsed: parsed, test: strings.HasSuffix(p, "_test.rego")})
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read policies from %s: %w", src.Name, err)
+		}
+	}
+	if len(problems) > 0 {
+		return nil, &LoadError{Problems: problems}
+	}
+	sort.Slice(mods, func(i, j int) bool { return mods[i].file < mods[j].file })
+	return mods, nil
+}
+
+// LoadError lists everything wrong with a policy set, each problem as
+// "file:row:col: message".
+type LoadError struct {
+	Problems []string
+}
+
+func (e *LoadError) Error() string {
+	return "policy set rejected:\n  " + strings.Join(e.Problems, "\n  ")
+}
+
+// formatErrors turns OPA's errors into "file:row:col: message" lines.
+func formatErrors(err error) []string {
+	astErrs, ok := err.(ast.Errors)
+	if !ok {
+		return []string{err.Error()}
+	}
+	out := make([]string, 0, len(astErrs))
+	for _, e := range astErrs {
+		if e.Location != nil {
+			out = append(out, fmt.Sprintf("%s:%d:%d: %s", e.Location.File, e.Location.Row, e.Location.Col, e.Message))
+		} else {
+			out = append(out, e.Message)
+		}
+	}
+	return out
+}
