@@ -270,7 +270,9 @@ func TestBadPolicySetsAreRejectedWithLocation(t *testing.T) {
 		wants []string
 	}{
 		{"a syntax error names file, row and column",
-			func(f map[string]string) { f["test/broken.rego"] = "package bailiff.test.broken\n\nviolation contains x if {\n\tx := := 1\n}\n" },
+			func(f map[string]string) {
+				f["test/broken.rego"] = "package bailiff.test.broken\n\nviolation contains x if {\n\tx := := 1\n}\n"
+			},
 			nil, []string{"testdata/test/broken.rego:4:"}},
 		{"a compile error names file, row and column",
 			func(f map[string]string) {
@@ -285,7 +287,9 @@ func TestBadPolicySetsAreRejectedWithLocation(t *testing.T) {
 			},
 			nil, []string{"test bailiff.test.team_test.test_that_fails failed", "testdata/test/team_test.rego:"}},
 		{"a policy without metadata",
-			func(f map[string]string) { f["test/bare.rego"] = "package bailiff.test.bare\n\nviolation contains {\"msg\": \"x\"} if true\n" },
+			func(f map[string]string) {
+				f["test/bare.rego"] = "package bailiff.test.bare\n\nviolation contains {\"msg\": \"x\"} if true\n"
+			},
 			nil, []string{"testdata/test/bare.rego:1:1", "no METADATA"}},
 		{"bad metadata values",
 			func(f map[string]string) {
@@ -298,7 +302,9 @@ func TestBadPolicySetsAreRejectedWithLocation(t *testing.T) {
 			},
 			nil, []string{"policy id TST-001 is already used"}},
 		{"patch rules without mutates: true",
-			func(f map[string]string) { f["test/addteam.rego"] = strings.Replace(mutatePolicy, "#   mutates: true\n", "", 1) },
+			func(f map[string]string) {
+				f["test/addteam.rego"] = strings.Replace(mutatePolicy, "#   mutates: true\n", "", 1)
+			},
 			nil, []string{"must say mutates: true"}},
 		{"config naming a policy that is not loaded",
 			nil,
