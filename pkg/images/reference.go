@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/bailiff/bailiff/pkg/input"
 )
 
 // DockerHub is how Bailiff names Docker Hub in policy input and configuration. Docker's
@@ -55,4 +57,19 @@ func ParseReference(ref string) Reference {
 		out.Registry = DockerHub
 	}
 	return out
+}
+
+// Describe is what policies know of an image reference when no scan result is at hand:
+// its parsed parts, and why it is not scanned.
+func Describe(ref, unscannedReason string) input.Image {
+	r := ParseReference(ref)
+	return input.Image{
+		Reference:       r.Reference,
+		Registry:        r.Registry,
+		Repository:      r.Repository,
+		Tag:             r.Tag,
+		Digest:          r.Digest,
+		Error:           r.Error,
+		UnscannedReason: unscannedReason,
+	}
 }

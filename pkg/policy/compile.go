@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -16,7 +15,6 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
-	"github.com/open-policy-agent/opa/v1/tester"
 
 	"github.com/bailiff/bailiff/pkg/config"
 	"github.com/bailiff/bailiff/pkg/input"
@@ -150,44 +148,19 @@ func configData(cfg *config.Config) (map[string]any, error) {
 	return v, nil
 }
 
-// runTests runs every test_ rule of the set against the default configuration, as
-// `opa test` does, and fails the set if any test fails or errors.
+// runTests runs the set's tests and rejects it if any fails or errors.
 func runTests(ctx context.Context, modules map[string]*ast.Module) error {
-	defaults, err := config.Default()
+	results, err := testModules(ctx, modules)
 	if err != nil {
 		return err
-	}
-	data, err := configData(defaults)
-	if err != nil {
-		return err
-	}
-	store := inmem.NewFromObjectWithOpts(map[string]any{"bailiff": map[string]any{"config": data}}, inmem.OptRoundTripOnWrite(false))
-	results, err := tester.NewRunner().
-		SetDefaultRegoVersion(ast.RegoV1).
-		SetStore(store).
-		SetModules(modules).
-		SetParallel(runtime.GOMAXPROCS(0)).
-		RunTests(ctx, nil)
-	if err != nil {
-		return &LoadError{Problems: formatErrors(err)}
 	}
 	var problems []string
-	for r := range results {
-		if !r.Fail && r.Error == nil {
-			continue
-		}
-		where := ""
-		if r.Location != nil {
-			where = fmt.Sprintf("%s:%d:%d: ", r.Location.File, r.Location.Row, r.Location.Col)
-		}
-		if r.Error != nil {
-			problems = append(problems, fmt.Sprintf("%stest %s.%s errored: %v", where, strings.TrimPrefix(r.Package, "data."), r.Name, r.Error))
-		} else {
-			problems = append(problems, fmt.Sprintf("%stest %s.%s failed", where, strings.TrimPrefix(r.Package, "data."), r.Name))
+	for _, r := range results {
+		if !r.Passed() {
+			problems = append(problems, r.String())
 		}
 	}
 	if len(problems) > 0 {
-		sort.Strings(problems)
 		return &LoadError{Problems: problems}
 	}
 	return nil

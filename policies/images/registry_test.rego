@@ -37,3 +37,10 @@ test_empty_allowlist_allows_everything if {
 	count(registry.violation) == 0 with input as object.union(pod("docker.io/library/nginx:1"), {"context": ctx("docker.io/library/nginx:1", "docker.io", "library/nginx")})
 		with data.bailiff.config as cfg([])
 }
+
+test_image_equal_to_an_approved_entry_is_allowed if {
+	count(registry.violation) == 0 with input as object.union(pod("ghcr.io/acme/api:1"), {"context": ctx("ghcr.io/acme/api:1", "ghcr.io", "acme/api")})
+		with data.bailiff.config as cfg(["ghcr.io/acme/api"])
+	count(registry.violation) == 1 with input as object.union(pod("ghcr.io/acme/apiserver:1"), {"context": ctx("ghcr.io/acme/apiserver:1", "ghcr.io", "acme/apiserver")})
+		with data.bailiff.config as cfg(["ghcr.io/acme/api"])
+}

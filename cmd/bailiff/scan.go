@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bailiff/bailiff/pkg/manifest"
+	"github.com/bailiff/bailiff/pkg/scan"
+)
+
+func newScanCommand(stdin io.Reader) *cobra.Command {
+	var (
+		pf     policyFlags
+		files  []string
+		output string
+	)
+	cmd := &cobra.Command{
+		Use:   "scan [-f FILE|DIR|-]... [--config FILE] [--policies DIR]... [-o table|json|sarif|junit]",
+		Short: "Evaluate manifests offline with the same policies the webhook enforces",
+		Long: `Scan reads Kubernetes manifests (multi-document YAML, JSON, List objects; directories
+recursively; - for standard input), mutates each object as admission would, then validates it.
+Namespaces in the input feed the policies' namespace context.
+
+Exit status: 0 nothing denied, 1 something denied, 2 usage or input errors.`,
+		Example: `  bailiff scan -f deploy/
+  helm template charts/app | bailiff scan -f - -o sarif > bailiff.sarif
+  bailiff scan -f k8s.yaml --config bailiff.yaml -o junit > report.xml`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			files = append(files, args...)
+			if len(files) == 0 {
+				return &exitError{code: exitUsage, err: fmt.Errorf("no manifests given: use -f FILE, -f DIR or -f - for standard input")}
+			}
+			if !scan.ValidFormat(output) {
+				return &exitError{code: exitUsage, err: fmt.Errorf("unknown output format %q: use one of %s", output, strings.Join(scan.Formats, ", "))}
+			}
+			engine, err := pf.engine(cmd.Context())
+			if err != nil {
+				return err
+			}
+			paths, err := manifest.Files(files)
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			objs, readErrs := manifest.ReadAll(paths, stdin)
+			report := scan.New(engine, 0).Scan(cmd.Context(), objs, readErrs)
+			if err := scan.Write(cmd.OutOrStdout(), output, report, engine.Set().Policies()); err != nil {
+				return &exitError{code: exitUsage, err: fmt.Errorf("write report: %w", err)}
+			}
+			switch {
+			case report.Summary.Errors > 0:
+				return &exitError{code: exitUsage, err: fmt.Errorf("%d input or evaluation errors (see above)", report.Summary.Errors)}
+			case report.Summary.Denied > 0:
+				return &exitError{code: exitDenied}
+			}
+			return nil
+		},
+	}
+	pf.register(cmd)
+	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "manifest file, directory or - (repeatable)")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: "+strings.Join(scan.Formats, ", "))
+	return cmd
+}

@@ -1,0 +1,311 @@
+// Package manifest reads Kubernetes manifests, multi-document YAML and JSON, including
+// List objects, into objects that remember the file and line they came from. A broken
+// document is reported with its file and line and does not hide the others.
+package manifest
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/bailiff/bailiff/pkg/yamlvalue"
+)
+
+// MaxDocumentSize bounds one document, as the API server bounds a request.
+const MaxDocumentSize = 3 << 20
+
+// Object is one Kubernetes object read from a manifest.
+type Object struct {
+	File   string
+	Line   int
+	Object map[string]any
+}
+
+// Source is where the object was written: "deploy.yaml:12".
+func (o Object) Source() string { return fmt.Sprintf("%s:%d", o.File, o.Line) }
+
+// Kind is the object's kind.
+func (o Object) Kind() string { s, _ := o.Object["kind"].(string); return s }
+
+// Error is a problem with one document of a manifest.
+type Error struct {
+	File string
+	Line int
+	Err  error
+}
+
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.File, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Decode reads every object of one manifest. It returns the objects it could read and
+// one *Error per broken document.
+func Decode(file string, r io.Reader) ([]Object, []error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, []error{&Error{File: file, Err: fmt.Errorf("read: %w", err)}}
+	}
+	if looksLikeJSON(data) {
+		return decodeJSON(file, data)
+	}
+	docs, err := splitYAML(data)
+	if err != nil {
+		return nil, []error{&Error{File: file, Err: err}}
+	}
+	var objs []Object
+	var errs []error
+	for _, doc := range docs {
+		o, err := decodeYAMLDocument(file, doc)
+		objs = append(objs, o...)
+		errs = append(errs, err...)
+	}
+	return objs, errs
+}
+
+// document is one YAML document and the line of the file it starts on.
+type document struct {
+	data      []byte
+	firstLine int
+}
+
+var separator = regexp.MustCompile(`^---(\s|$)`)
+
+// splitYAML cuts a stream at its "---" lines, as kubectl does, remembering where each
+// document starts so errors and sources carry the file's line numbers.
+func splitYAML(data []byte) ([]document, error) {
+	var docs []document
+	var cur bytes.Buffer
+	start, line := 1, 0
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64*1024), MaxDocumentSize)
+	flush := func(next int) {
+		if strings.TrimSpace(cur.String()) != "" {
+			docs = append(docs, document{data: bytes.Clone(cur.Bytes()), firstLine: start})
+		}
+		cur.Reset()
+		start = next
+	}
+	for sc.Scan() {
+		line++
+		text := sc.Bytes()
+		if separator.Match(text) || bytes.Equal(bytes.TrimRight(text, " \t\r"), []byte("...")) {
+			flush(line + 1)
+			continue
+		}
+		cur.Write(text)
+		cur.WriteByte('\n')
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("line %d: %w (a line may be at most %d MiB)", line+1, err, MaxDocumentSize>>20)
+	}
+	flush(line + 1)
+	return docs, nil
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+)`)
+
+func decodeYAMLDocument(file string, doc document) ([]Object, []error) {
+	if len(doc.data) > MaxDocumentSize {
+		return nil, []error{&Error{File: file, Line: doc.firstLine, Err: fmt.Errorf("document is larger than %d MiB", MaxDocumentSize>>20)}}
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(doc.data, &root); err != nil {
+		line, msg := doc.firstLine, strings.TrimPrefix(err.Error(), "yaml: ")
+		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			if isParserError(msg) {
+				n++
+			}
+			line = doc.firstLine + n - 1
+			msg = strings.TrimSpace(yamlLine.ReplaceAllString(msg, ""))
+			msg = strings.TrimPrefix(msg, ": ")
+		}
+		return nil, []error{&Error{File: file, Line: line, Err: fmt.Errorf("invalid YAML: %s", msg)}}
+	}
+	if root.Kind == 0 || len(root.Content) == 0 {
+		return nil, nil
+	}
+	body := root.Content[0]
+	if body.ShortTag() == "!!null" {
+		return nil, nil // a document of comments only
+	}
+	line := doc.firstLine + body.Line - 1
+	v, err := yamlvalue.FromNode(body)
+	if err != nil {
+		return nil, []error{&Error{File: file, Line: line, Err: err}}
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, []error{&Error{File: file, Line: line, Err: errors.New("document is not a Kubernetes object (a mapping with apiVersion and kind)")}}
+	}
+	items, isList := obj["items"].([]any)
+	if !isList || !isListKind(obj) {
+		if err := checkObject(obj); err != nil {
+			return nil, []error{&Error{File: file, Line: line, Err: err}}
+		}
+		return []Object{{File: file, Line: line, Object: obj}}, nil
+	}
+	// A List: each item is an object, at its own line.
+	itemNodes := listItemNodes(body)
+	var objs []Object
+	var errs []error
+	for i, item := range items {
+		itemLine := line
+		if i < len(itemNodes) {
+			itemLine = doc.firstLine + itemNodes[i].Line - 1
+		}
+		o, ok := item.(map[string]any)
+		if !ok {
+			errs = append(errs, &Error{File: file, Line: itemLine, Err: fmt.Errorf("items[%d] is not a Kubernetes object", i)})
+			continue
+		}
+		if err := checkObject(o); err != nil {
+			errs = append(errs, &Error{File: file, Line: itemLine, Err: fmt.Errorf("items[%d]: %w", i, err)})
+			continue
+		}
+		objs = append(objs, Object{File: file, Line: itemLine, Object: o})
+	}
+	return objs, errs
+}
+
+// yaml.v3 numbers lines from 1 in scanner errors but from 0 in parser errors (its
+// fail() adds one only for scanner errors). These are the parser's messages.
+var parserErrors = []string{
+	"did not find expected key", "did not find expected node content",
+	"did not find expected '-' indicator", "did not find expected ',' or",
+	"did not find expected <document start>", "found undefined tag handle",
+	"found duplicate %YAML directive", "found incompatible YAML document",
+	"found duplicate %TAG directive",
+}
+
+func isParserError(msg string) bool {
+	for _, p := range parserErrors {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func listItemNodes(list *yaml.Node) []*yaml.Node {
+	for i := 0; i+1 < len(list.Content); i += 2 {
+		if list.Content[i].Value == "items" && list.Content[i+1].Kind == yaml.SequenceNode {
+			return list.Content[i+1].Content
+		}
+	}
+	return nil
+}
+
+// isListKind reports whether an object is a List ("List", "PodList", ...).
+func isListKind(obj map[string]any) bool {
+	kind, _ := obj["kind"].(string)
+	return strings.HasSuffix(kind, "List")
+}
+
+// checkObject makes sure an object names its type.
+func checkObject(obj map[string]any) error {
+	kind, _ := obj["kind"].(string)
+	apiVersion, _ := obj["apiVersion"].(string)
+	switch {
+	case kind == "" && apiVersion == "":
+		return errors.New("object has no apiVersion and kind")
+	case kind == "":
+		return errors.New("object has no kind")
+	case apiVersion == "":
+		return fmt.Errorf("%s has no apiVersion", kind)
+	}
+	if meta, ok := obj["metadata"]; ok {
+		if _, ok := meta.(map[string]any); !ok {
+			return fmt.Errorf("%s metadata must be a mapping", kind)
+		}
+	}
+	return nil
+}
+
+func looksLikeJSON(data []byte) bool {
+	trimmed := bytes.TrimLeft(data, " \t\r\n\ufeff")
+	return len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[')
+}
+
+// decodeJSON reads a stream of JSON values: objects, Lists, or arrays of objects.
+func decodeJSON(file string, data []byte) ([]Object, []error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var objs []Object
+	var errs []error
+	for {
+		start := skipSpace(data, int(dec.InputOffset()))
+		var v any
+		err := dec.Decode(&v)
+		if errors.Is(err, io.EOF) {
+			return objs, errs
+		}
+		line := lineAt(data, start)
+		if err != nil {
+			var syn *json.SyntaxError
+			if errors.As(err, &syn) {
+				line = lineAt(data, int(syn.Offset))
+			}
+			// The stream cannot resynchronise after a syntax error; keep what was read.
+			return objs, append(errs, &Error{File: file, Line: line, Err: fmt.Errorf("invalid JSON: %w", err)})
+		}
+		var values []any
+		switch x := v.(type) {
+		case []any:
+			values = x
+		default:
+			values = []any{x}
+		}
+		for _, value := range values {
+			obj, ok := value.(map[string]any)
+			if !ok {
+				errs = append(errs, &Error{File: file, Line: line, Err: errors.New("value is not a Kubernetes object")})
+				continue
+			}
+			if items, ok := obj["items"].([]any); ok && isListKind(obj) {
+				for i, item := range items {
+					o, ok := item.(map[string]any)
+					if !ok {
+						errs = append(errs, &Error{File: file, Line: line, Err: fmt.Errorf("items[%d] is not a Kubernetes object", i)})
+						continue
+					}
+					if err := checkObject(o); err != nil {
+						errs = append(errs, &Error{File: file, Line: line, Err: fmt.Errorf("items[%d]: %w", i, err)})
+						continue
+					}
+					objs = append(objs, Object{File: file, Line: line, Object: o})
+				}
+				continue
+			}
+			if err := checkObject(obj); err != nil {
+				errs = append(errs, &Error{File: file, Line: line, Err: err})
+				continue
+			}
+			objs = append(objs, Object{File: file, Line: line, Object: obj})
+		}
+	}
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+func lineAt(data []byte, offset int) int {
+	return bytes.Count(data[:min(offset, len(data))], []byte("\n")) + 1
+}

@@ -1,0 +1,148 @@
+package manifest
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func sources(objs []Object) []string {
+	var out []string
+	for _, o := range objs {
+		out = append(out, o.Source()+" "+o.Kind())
+	}
+	return out
+}
+
+func TestDecode(t *testing.T) {
+	tests := []struct {
+		name     string
+		input    string
+		want     []string
+		wantErrs []string
+	}{
+		{
+			name:  "multi-document YAML keeps each document's line",
+			input: "# leading comment\napiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n",
+			want:  []string{"m.yaml:2 Namespace", "m.yaml:8 Deployment"},
+		},
+		{
+			name:  "a List yields its items at their own lines",
+			input: "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: a}\n- apiVersion: v1\n  kind: Service\n  metadata: {name: b}\n",
+			want:  []string{"m.yaml:4 Pod", "m.yaml:7 Service"},
+		},
+		{
+			name:     "a broken document is reported with its line and the others are still read",
+			input:    "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: [unclosed\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+			want:     []string{"m.yaml:1 Pod", "m.yaml:10 ConfigMap"},
+			wantErrs: []string{"m.yaml:8: invalid YAML"},
+		},
+		{
+			name:     "scanner and parser errors both name the right line",
+			input:    "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n    labels: x\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  labels: {a: b\n",
+			wantErrs: []string{"m.yaml:5: invalid YAML: mapping values are not allowed", "m.yaml:10: invalid YAML: did not find expected ',' or '}'"},
+		},
+		{
+			name:     "objects must name their type",
+			input:    "metadata: {name: a}\n---\nkind: Pod\n---\napiVersion: v1\n",
+			wantErrs: []string{"m.yaml:1: object has no apiVersion and kind", "m.yaml:3: Pod has no apiVersion", "m.yaml:5: object has no kind"},
+		},
+		{
+			name:     "a scalar document is not an object",
+			input:    "just text\n",
+			wantErrs: []string{"m.yaml:1: document is not a Kubernetes object"},
+		},
+		{
+			name:  "JSON objects, arrays and Lists",
+			input: "{\"apiVersion\": \"v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": \"a\"}}\n[\n\t{\"apiVersion\": \"v1\", \"kind\": \"Secret\"}\n]\n{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": [{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\"}]}\n",
+			want:  []string{"m.yaml:1 Pod", "m.yaml:2 Secret", "m.yaml:5 ConfigMap"},
+		},
+		{
+			name:     "broken JSON names the line",
+			input:    "{\"apiVersion\": \"v1\", \"kind\": \"Pod\"}\n{\"apiVersion\": \"v1\",\n \"kind\": }\n",
+			want:     []string{"m.yaml:1 Pod"},
+			wantErrs: []string{"m.yaml:3: invalid JSON"},
+		},
+		{
+			name:  "comment-only and empty documents are skipped",
+			input: "---\n# nothing here\n---\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			objs, errs := Decode("m.yaml", strings.NewReader(tt.input))
+			if got := strings.Join(sources(objs), ","); got != strings.Join(tt.want, ",") {
+				t.Errorf("objects = %v, want %v", got, tt.want)
+			}
+			if len(errs) != len(tt.wantErrs) {
+				t.Fatalf("errors = %v, want %v", errs, tt.wantErrs)
+			}
+			for i, err := range errs {
+				if !strings.HasPrefix(err.Error(), tt.wantErrs[i]) {
+					t.Errorf("error %d = %q, want prefix %q", i, err, tt.wantErrs[i])
+				}
+				var merr *Error
+				if !errors.As(err, &merr) {
+					t.Errorf("error %d is not a *manifest.Error", i)
+				}
+			}
+		})
+	}
+}
+
+func TestFilesExpandsDirectoriesInOrder(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"b.yaml", "a.yml", "c.json", "notes.txt", "sub/d.yaml", ".git/e.yaml"} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("{}"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, err := Files([]string{dir, "-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rel []string
+	for _, f := range files {
+		r, _ := filepath.Rel(dir, f)
+		if f == "-" {
+			r = "-"
+		}
+		rel = append(rel, r)
+	}
+	if got := strings.Join(rel, ","); got != "a.yml,b.yaml,c.json,sub/d.yaml,-" {
+		t.Errorf("files = %s", got)
+	}
+	if _, err := Files([]string{filepath.Join(dir, "missing.yaml")}); err == nil {
+		t.Error("a missing path is an error")
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, seed := range []string{
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n",
+		"apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Pod}\n",
+		"---\n---\n",
+		"a: &x [*x]\n",
+		"{\"apiVersion\": \"v1\", \"kind\": \"Pod\"}",
+		"[1, 2, {\"kind\": 3}]",
+		"key: [unclosed\n",
+		"<<: *missing\n",
+		"\t- tab\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		objs, _ := Decode("fuzz.yaml", strings.NewReader(string(data)))
+		for _, o := range objs {
+			if o.Kind() == "" || o.Line < 1 {
+				t.Fatalf("decoded an object without kind or line: %+v", o)
+			}
+		}
+	})
+}

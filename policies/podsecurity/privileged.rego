@@ -1,0 +1,30 @@
+# METADATA
+# title: Containers are not privileged
+# description: >-
+#   Pod Security Standards (baseline), upstream check privileged. A privileged container
+#   has every capability and every device of the node; it is root on the node. No
+#   container (init and ephemeral included) may set securityContext.privileged to true.
+# scope: package
+# custom:
+#   id: BLF-PSS-007
+#   severity: critical
+#   enforcement: deny
+#   kinds: [workloads]
+#   controls: [PSS-baseline, CIS-5.2.2, NSA-Pod-Security]
+#   pss: {level: baseline, check: privileged}
+package bailiff.podsecurity.privileged
+
+import data.bailiff.lib.k8s
+import data.bailiff.lib.pss
+
+check := pss.check(rego.metadata.chain())
+
+violation contains pss.finding(check, v) if {
+	some c in k8s.containers
+	object.get(c.container, ["securityContext", "privileged"], false) == true
+	v := {
+		"msg": sprintf("%s is privileged (securityContext.privileged: true); remove it or set it to false, and add only the capabilities it needs", [k8s.container_label(c)]),
+		"field": sprintf("%s.securityContext.privileged", [c.field]),
+		"details": {"container": c.container.name},
+	}
+}

@@ -1,0 +1,60 @@
+# METADATA
+# title: SELinux options keep the container types and no custom user or role
+# description: >-
+#   Pod Security Standards (baseline), upstream check seLinuxOptions. A custom SELinux type,
+#   user or role can lift the confinement SELinux gives containers. In
+#   securityContext.seLinuxOptions of the pod and of every container (init and ephemeral
+#   included), type must be unset, empty, container_t, container_init_t, container_kvm_t
+#   or container_engine_t, and user and role must be unset or empty. level is not limited.
+# scope: package
+# custom:
+#   id: BLF-PSS-009
+#   severity: medium
+#   enforcement: deny
+#   kinds: [workloads]
+#   controls: [PSS-baseline, CIS-5.7.3, NSA-Pod-Security]
+#   pss: {level: baseline, check: seLinuxOptions}
+package bailiff.podsecurity.selinux_options
+
+import data.bailiff.lib.k8s
+import data.bailiff.lib.pss
+
+check := pss.check(rego.metadata.chain())
+
+allowed_types := {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
+
+# Every seLinuxOptions set, with who set it and where.
+options contains {"who": "the pod", "field": pss.pod_field("securityContext.seLinuxOptions"), "options": o} if {
+	o := object.get(k8s.pod_spec, ["securityContext", "seLinuxOptions"], null)
+	o != null
+}
+
+options contains {"who": k8s.container_label(c), "field": sprintf("%s.securityContext.seLinuxOptions", [c.field]), "options": o} if {
+	some c in k8s.containers
+	o := object.get(c.container, ["securityContext", "seLinuxOptions"], null)
+	o != null
+}
+
+violation contains pss.finding(check, v) if {
+	some s in options
+	type := object.get(s.options, "type", null)
+	type != null
+	not allowed_types[type]
+	v := {
+		"msg": sprintf("%s sets securityContext.seLinuxOptions.type to %q; allowed: container_t, container_init_t, container_kvm_t, container_engine_t, or unset", [s.who, type]),
+		"field": sprintf("%s.type", [s.field]),
+		"details": {"type": type},
+	}
+}
+
+violation contains pss.finding(check, v) if {
+	some s in options
+	some key in ["user", "role"]
+	value := object.get(s.options, key, null)
+	not value in {null, ""}
+	v := {
+		"msg": sprintf("%s sets securityContext.seLinuxOptions.%s to %q; a custom SELinux %s is not allowed, leave it unset", [s.who, key, value, key]),
+		"field": sprintf("%s.%s", [s.field, key]),
+		"details": {key: value},
+	}
+}
