@@ -114,6 +114,8 @@ func TestParseRejectsBadInputNamingTheField(t *testing.T) {
 		{"default above max", "resources: {defaults: {limits.memory: 32Gi}, max: {limits.memory: 16Gi}}\n", []string{"resources.defaults[limits.memory]", "above resources.max"}},
 		{"default request above default limit", "resources: {defaults: {requests.memory: 1Gi, limits.memory: 512Mi}}\n", []string{"resources.defaults[requests.memory]", "above the default limit"}},
 		{"data class without regions", "placement: {dataClasses: {personal: {regions: []}}}\n", []string{"placement.dataClasses[personal].regions", "at least one region"}},
+		{"service account subject without a namespace", "rbac: {allowedSubjects: [\"ServiceAccount:deployer\"]}\n", []string{"rbac.allowedSubjects[0]", "ServiceAccount:<namespace>:<name>"}},
+		{"kind-qualified subject without a name", "rbac: {allowedSubjects: [\"Group:\"]}\n", []string{"rbac.allowedSubjects[0]", "names no group"}},
 		{"bad pod security level", "podSecurity: {level: strict}\n", []string{"podSecurity.level", "privileged, baseline, restricted"}},
 		{"bad enforcement", "enforcement: {BLF-IMG-003: block}\n", []string{"enforcement[BLF-IMG-003]", "deny, warn, audit"}},
 		{"exemption without expiry or owner", "exemptions: [{policy: BLF-RES-001, namespace: legacy, reason: r}]\n", []string{"exemptions[0].expires", "exemptions[0].owner"}},

@@ -89,8 +89,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	for i, s := range c.RBAC.AllowedSubjects {
-		if strings.TrimSpace(s) == "" {
-			bad(fmt.Sprintf("rbac.allowedSubjects[%d]", i), "a subject must not be empty")
+		if msg := subjectProblem(s); msg != "" {
+			bad(fmt.Sprintf("rbac.allowedSubjects[%d]", i), "%s", msg)
 		}
 	}
 	oneOf("podSecurity.level", c.PodSecurity.Level, PodSecurityLevels)
@@ -114,6 +114,27 @@ func (c *Config) Validate() error {
 	}
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return errors.Join(errs...)
+}
+
+// subjectProblem says what is wrong with an allowedSubjects entry, or "": a bare name,
+// or User:<name>, Group:<name>, ServiceAccount:<namespace>:<name>.
+func subjectProblem(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "a subject must not be empty"
+	}
+	if rest, ok := strings.CutPrefix(s, "ServiceAccount:"); ok {
+		ns, name, found := strings.Cut(rest, ":")
+		if !found || ns == "" || name == "" || strings.Contains(name, ":") {
+			return fmt.Sprintf("%q must be ServiceAccount:<namespace>:<name>", s)
+		}
+		return ""
+	}
+	for _, kind := range []string{"User:", "Group:"} {
+		if rest, ok := strings.CutPrefix(s, kind); ok && rest == "" {
+			return fmt.Sprintf("%q names no %s", s, strings.ToLower(strings.TrimSuffix(kind, ":")))
+		}
+	}
+	return ""
 }
 
 // registryProblem says what is wrong with an allowedRegistries entry, or "".

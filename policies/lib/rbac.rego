@@ -16,10 +16,26 @@ import data.bailiff.lib.k8s
 # carry the label kubernetes.io/bootstrapping: rbac-defaults. Policies on RBAC kinds
 # skip them: they are Kubernetes' own, and refusing them would only get in the way of
 # the API server. Objects of other kinds never count, whatever their labels.
+#
+# The label alone is not trusted, since anyone who may create a binding may label it:
+# the object must also carry a name Kubernetes bootstraps, and at admission the API
+# server itself (system:apiserver) must be the one writing it. So a labelled
+# "system:..." binding written by anyone else is judged like any other, and the auditor
+# only ever meets such objects if admission let them through.
 is_bootstrap if {
 	k8s.kind in k8s.rbac_kinds
 	object.get(k8s.obj, ["metadata", "labels", "kubernetes.io/bootstrapping"], "") == "rbac-defaults"
+	bootstrap_name(object.get(k8s.obj, ["metadata", "name"], ""))
+	written_by_kubernetes
 }
+
+bootstrap_name(name) if name in {"cluster-admin", "admin", "edit", "view"}
+
+bootstrap_name(name) if startswith(name, "system:")
+
+written_by_kubernetes if object.get(input, ["context", "mode"], "") != "admission"
+
+written_by_kubernetes if input.request.userInfo.username == "system:apiserver"
 
 # verbs_granted lists the rule's verbs that grant any of wanted ("*" included).
 verbs_granted(rule, wanted) := [verb |

@@ -69,3 +69,32 @@ test_through_is_empty_when_every_resource_is_named if {
 	rbac.through({"resources": ["secrets", "*"]}, ["secrets"]) == ""
 	rbac.through({"resources": ["pods/exec", "pods/attach"]}, ["pods/exec", "pods/attach"]) == ""
 }
+
+test_the_label_on_a_name_kubernetes_does_not_bootstrap_is_not_trusted if {
+	not rbac.is_bootstrap with input as {"request": {
+		"kind": {"kind": "ClusterRoleBinding"},
+		"object": {"metadata": {"name": "my-admins", "labels": bootstrap_label}},
+	}}
+}
+
+# by is a labelled system: binding written at admission by user.
+by(user) := {
+	"request": {
+		"kind": {"kind": "ClusterRoleBinding"},
+		"userInfo": {"username": user},
+		"object": {"metadata": {"name": "system:evil", "labels": bootstrap_label}},
+	},
+	"context": {"mode": "admission"},
+}
+
+test_at_admission_only_the_api_server_writes_bootstrap_objects if {
+	rbac.is_bootstrap with input as by("system:apiserver")
+	not rbac.is_bootstrap with input as by("mallory")
+}
+
+test_in_audit_the_label_and_name_suffice if {
+	rbac.is_bootstrap with input as {
+		"request": {"kind": {"kind": "ClusterRole"}, "object": {"metadata": {"name": "system:aggregate-to-edit", "labels": bootstrap_label}}},
+		"context": {"mode": "audit"},
+	}
+}

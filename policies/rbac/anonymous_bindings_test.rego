@@ -49,7 +49,7 @@ test_named_subjects_are_allowed if {
 }
 
 # bootstrap labels an input's object as Kubernetes' own, as the API server does.
-bootstrap(inp) := object.union(inp, {"request": {"object": {"metadata": {"labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}}}}})
+bootstrap(inp) := object.union(inp, {"request": {"object": {"metadata": {"name": "system:bootstrap-test", "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}}}}})
 
 test_kubernetes_bootstrap_bindings_are_skipped if {
 	own := binding("ClusterRoleBinding", "ClusterRole", "system:discovery", [group("system:unauthenticated")])

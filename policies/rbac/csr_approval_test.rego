@@ -29,7 +29,7 @@ test_approval_in_another_group_is_ignored if {
 }
 
 # bootstrap labels an input's object as Kubernetes' own, as the API server does.
-bootstrap(inp) := object.union(inp, {"request": {"object": {"metadata": {"labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}}}}})
+bootstrap(inp) := object.union(inp, {"request": {"object": {"metadata": {"name": "system:bootstrap-test", "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}}}}})
 
 test_kubernetes_bootstrap_roles_are_skipped if {
 	own := role("ClusterRole", [{"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests/approval"], "verbs": ["update"]}])

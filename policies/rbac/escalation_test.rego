@@ -68,7 +68,7 @@ test_other_kinds_are_ignored if {
 }
 
 # bootstrap labels an input's object as Kubernetes' own, as the API server does.
-bootstrap(inp) := object.union(inp, {"request": {"object": {"metadata": {"labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}}}}})
+bootstrap(inp) := object.union(inp, {"request": {"object": {"metadata": {"name": "system:bootstrap-test", "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}}}}})
 
 test_kubernetes_bootstrap_roles_are_skipped if {
 	own := role("ClusterRole", [{"apiGroups": [rbac_group], "resources": ["clusterroles"], "verbs": ["bind", "escalate"]}])

@@ -79,7 +79,7 @@ test_other_kinds_are_ignored if {
 }
 
 # bootstrap labels an input's object as Kubernetes' own, as the API server does.
-bootstrap(inp) := object.union(inp, {"request": {"object": {"metadata": {"labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}}}}})
+bootstrap(inp) := object.union(inp, {"request": {"object": {"metadata": {"name": "system:bootstrap-test", "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}}}}})
 
 test_kubernetes_bootstrap_bindings_are_skipped if {
 	own := binding("ClusterRoleBinding", "", cluster_admin, [{"kind": "User", "name": "kubeadm:cluster-admins"}])

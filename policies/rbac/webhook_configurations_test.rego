@@ -40,7 +40,7 @@ test_subresource_wildcard_does_not_cover_configurations if {
 }
 
 # bootstrap labels an input's object as Kubernetes' own, as the API server does.
-bootstrap(inp) := object.union(inp, {"request": {"object": {"metadata": {"labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}}}}})
+bootstrap(inp) := object.union(inp, {"request": {"object": {"metadata": {"name": "system:bootstrap-test", "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}}}}})
 
 test_kubernetes_bootstrap_roles_are_skipped if {
 	own := role("ClusterRole", [{"apiGroups": [group], "resources": ["validatingwebhookconfigurations"], "verbs": ["delete"]}])
