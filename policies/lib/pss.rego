@@ -3,7 +3,9 @@
 # description: >-
 #   Shared by the podsecurity family: the enforced Pod Security Standards level, whether a
 #   check is enforced at that level (upstream Pod Security Admission's rules, overrides
-#   included), and null-safe reads of the pod spec fields the checks look at.
+#   included), the pod-level facts that relax some checks, and field paths. The policies
+#   read fields with object.get(..., null) and treat an explicit null as unset, as the API
+#   server's decoding (and so upstream) does.
 # scope: package
 package bailiff.lib.pss
 
@@ -58,13 +60,13 @@ replaced(name) if {
 
 # finding(p, v) is violation v of check p: as written when p is enforced, otherwise with
 # "enforcement": "audit" (allowed, but recorded so compliance reports see every level).
-finding(p, v) := object.union(v, {"details": details(p, v)}) if enforced(p)
+finding(p, v) := object.union(v, annotation(p))
 
-finding(p, v) := object.union(v, {"details": details(p, v), "enforcement": "audit"}) if not enforced(p)
+# annotation(p) is what finding adds to each violation of check p. A function of p alone,
+# so OPA computes it once per policy and evaluation.
+annotation(p) := {} if enforced(p)
 
-details(p, v) := object.union(object.get(v, "details", {}), {
-	"pss": {"level": p.level, "check": p.check, "enforcedLevel": level},
-})
+annotation(p) := {"enforcement": "audit"} if not enforced(p)
 
 # The path of a field of the pod spec: pod_field("securityContext.runAsUser").
 pod_field(suffix) := sprintf("%s.%s", [k8s.pod_spec_field, suffix])
@@ -79,6 +81,3 @@ windows if k8s.pod_spec.os.name == "windows"
 # The pod runs in its own user namespace (spec.hostUsers: false), which relaxes the
 # procMount, runAsNonRoot and runAsUser checks.
 user_namespace if k8s.pod_spec.hostUsers == false
-
-# quoted(values) lists strings for a message: "A", "B".
-quoted(values) := concat(", ", [sprintf("%q", [x]) | some x in values])

@@ -33,11 +33,12 @@ handlers := [
 violation contains pss.finding(check, v) if {
 	some c in k8s.containers
 	some handler in handlers
-	some action in ["httpGet", "tcpSocket"]
-	path := array.concat(handler, [action, "host"])
-	host := object.get(c.container, path, "")
+	action := object.get(c.container, handler, null)
+	action != null
+	some kind in ["httpGet", "tcpSocket"]
+	host := object.get(action, [kind, "host"], null)
 	not host in {null, ""}
-	name := concat(".", path)
+	name := concat(".", array.concat(handler, [kind, "host"]))
 	v := {
 		"msg": sprintf("%s sets %s to %q; probes and lifecycle handlers must target the pod itself: leave host unset or empty", [
 			k8s.container_label(c), name, host,
