@@ -15,11 +15,13 @@ import data.bailiff.lib.k8s
 # Quantities
 #
 # A Kubernetes quantity (k8s.io/apimachinery resource.Quantity):
-#   <sign>? <digits> ("." <digits>?)? <suffix>?   or   <sign>? "." <digits> <suffix>?
+#   <sign>? <digits>? ("." <digits>?)? <suffix>?, not empty; without digits it is 0
+#   ("G", "-" and "." parse as 0, as the API server reads them; see readable)
 #   suffix: Ki Mi Gi Ti Pi Ei (powers of 2) | n u m "" k M G T P E (powers of 10)
 #           | e<int> or E<int> (a decimal exponent: "1e3", "1E3"; but "1E" is one exa)
-# The API server rounds a value up to a whole nano-unit and caps it at 2^63-1 units;
-# nano(q) does the same, so two quantities compare exactly as Kubernetes compares them.
+# The API server rounds a value up to a whole nano-unit and caps binary-suffixed values at
+# 2^63-1 units; nano(q) does the same, so two quantities compare exactly as Kubernetes
+# compares them (up to 10^1000 units; larger ones all compare equal).
 
 quantity_pattern := `^([+-]?)([0-9]*)(?:\.([0-9]*))?(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$`
 
@@ -43,7 +45,7 @@ suffixes := {
 	"Ei": {"exp10": 0, "factor": 1152921504606846976},
 }
 
-# The largest quantity Kubernetes represents, 2^63-1 units, in nano-units.
+# The cap on binary-suffixed quantities, 2^63-1 units, in nano-units.
 max_nano := 9223372036854775807000000000
 
 # quantity_text(q) is q as a string; YAML manifests and config may hold plain numbers
@@ -59,13 +61,7 @@ is_quantity(q) if parse(q)
 # rounded up and capped as the API server does. Undefined when q is not a quantity.
 nano(q) := n if {
 	p := parse(q)
-	p.negative
-	n := 0 - magnitude(p)
-}
-
-nano(q) := magnitude(p) if {
-	p := parse(q)
-	not p.negative
+	n := {false: 1, true: -1}[p.negative] * magnitude(p)
 }
 
 # parse(q) splits q into its significant digits (no leading zeros, no point), the power
@@ -76,9 +72,22 @@ parse(q) := {
 	"exp10": exp10 - count(m[3]),
 	"factor": factor,
 } if {
-	[m] := regex.find_all_string_submatch_n(quantity_pattern, quantity_text(q), 1)
-	concat("", [m[2], m[3]]) != ""
+	text := quantity_text(q)
+	text != ""
+	[m] := regex.find_all_string_submatch_n(quantity_pattern, text, 1)
 	[exp10, factor] := suffix_scale(m[4])
+	readable(concat("", [m[2], m[3]]), exp10, factor)
+}
+
+# The API server reads a quantity without digits ("G", "-", ".") as 0 only on its fast
+# path: decimal scales down to n, binary suffixes up to Ti. Otherwise it refuses it.
+readable(digits, _, _) if digits != ""
+
+readable("", exp10, 1) if exp10 >= -9
+
+readable("", _, factor) if {
+	factor > 1
+	factor <= 1099511627776
 }
 
 suffix_scale(s) := [suffixes[s].exp10, suffixes[s].factor]
@@ -96,36 +105,80 @@ signed_integer(s) := 0 - unsigned_integer(substring(s, 1, -1)) if startswith(s, 
 
 signed_integer(s) := unsigned_integer(trim_prefix(s, "+")) if not startswith(s, "-")
 
-# to_number refuses leading zeros ("007").
-unsigned_integer(s) := to_number(trim_left(s, "0")) if trim_left(s, "0") != ""
+# unsigned_integer(s) is the digit string s as an exact integer. to_number refuses leading
+# zeros ("007") and integers beyond about 10^308, so a long s is read 100 digits at a time.
+unsigned_integer(s) := small_integer(s) if count(s) <= 100
 
-unsigned_integer(s) := 0 if trim_left(s, "0") == ""
+unsigned_integer(s) := sum([v |
+	some i in numbers.range(0, floor((count(s) - 1) / 100))
+	v := chunk(s, i) * pow10(100 * i)
+]) if {
+	count(s) > 100
+}
 
-# magnitude(p) is |q| in nano-units: digits * 10^(exp10 + 9) * factor, rounded up to a
-# whole number and capped at max_nano. Values far outside the representable range are
-# settled from their digit count alone, so "1e2000000000" costs nothing.
+# chunk(s, i) is the value of the i-th group of 100 digits of s, counting from the right.
+chunk(s, i) := small_integer(substring(s, start, end - start)) if {
+	end := count(s) - (100 * i)
+	start := max({end - 100, 0})
+}
+
+small_integer(s) := to_number(trim_left(s, "0")) if trim_left(s, "0") != ""
+
+small_integer(s) := 0 if trim_left(s, "0") == ""
+
+# pow10(k) is 10^k for k >= 0, built by multiplication beyond the table: it may be far
+# above 10^308, which to_number cannot read.
+pow10(k) := powers_of_ten[k] if k < count(powers_of_ten)
+
+pow10(k) := product([10 | some _ in numbers.range(1, k)]) if k >= count(powers_of_ten)
+
+powers_of_ten := [
+	1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000,
+	10000000000, 100000000000, 1000000000000, 10000000000000, 100000000000000,
+	1000000000000000, 10000000000000000, 100000000000000000, 1000000000000000000,
+	10000000000000000000, 100000000000000000000, 1000000000000000000000,
+	10000000000000000000000, 100000000000000000000000, 1000000000000000000000000,
+	10000000000000000000000000, 100000000000000000000000000, 1000000000000000000000000000,
+	10000000000000000000000000000, 100000000000000000000000000000,
+]
+
+# magnitude(p) is |q| in nano-units, rounded up to a whole number as the API server does.
 magnitude(p) := 0 if p.digits == ""
 
-magnitude(p) := max_nano if {
+# Binary suffixes (Ki ... Ei): the API server caps these at 2^63-1 units.
+magnitude(p) := min({max_nano, ceil_scaled(unsigned_integer(p.digits) * p.factor, p.exp10 + 9)}) if {
 	p.digits != ""
-	count(p.digits) + p.exp10 >= 20 # at least 10^19 units, above 2^63-1
+	p.factor > 1
 }
 
-# Below 10^-(9+19) units even the largest binary factor (2^60 < 10^19) stays under 1n.
+# Decimal quantities are not capped. Below 10^-9 units they round up to 1n; from 10^1000
+# units on (far beyond anything a node has) they are settled from their digit count
+# alone, so that "1e2000000000" costs nothing, and all compare equal to huge_nano.
 magnitude(p) := 1 if {
 	p.digits != ""
-	count(p.digits) + p.exp10 <= -28
+	p.factor == 1
+	count(p.digits) + p.exp10 <= -9
 }
 
-magnitude(p) := min({max_nano, ceil_scaled(to_number(p.digits) * p.factor, p.exp10 + 9)}) if {
+magnitude(p) := ceil_scaled(unsigned_integer(p.digits), p.exp10 + 9) if {
 	p.digits != ""
-	count(p.digits) + p.exp10 < 20
-	count(p.digits) + p.exp10 > -28
+	p.factor == 1
+	count(p.digits) + p.exp10 > -9
+	count(p.digits) + p.exp10 <= 1000
 }
+
+magnitude(p) := huge_nano if {
+	p.digits != ""
+	p.factor == 1
+	count(p.digits) + p.exp10 > 1000
+}
+
+# Larger than any quantity below 10^1000 units, in nano-units.
+huge_nano := pow10(1010)
 
 # ceil_scaled(n, e) is n * 10^e rounded up, for an integer n >= 0, done on the decimal
 # digits so that it stays exact however large n is.
-ceil_scaled(n, e) := to_number(sprintf("%d%s", [n, zeros(e)])) if e >= 0
+ceil_scaled(n, e) := n * pow10(e) if e >= 0
 
 ceil_scaled(n, e) := unsigned_integer(kept) + round_up(dropped) if {
 	e < 0
@@ -138,10 +191,6 @@ ceil_scaled(n, e) := unsigned_integer(kept) + round_up(dropped) if {
 round_up(dropped) := 1 if trim_left(dropped, "0") != ""
 
 round_up(dropped) := 0 if trim_left(dropped, "0") == ""
-
-zeros(k) := concat("", ["0" | some _ in numbers.range(1, k)]) if k > 0
-
-zeros(0) := ""
 
 # above(a, b) holds when quantity a is larger than quantity b.
 above(a, b) if nano(a) > nano(b)

@@ -100,6 +100,15 @@ test_numbers_from_yaml_are_quantities if {
 	lib.nano(0.5) == lib.nano("500m")
 }
 
+test_without_digits_a_quantity_is_zero_as_kubernetes_reads_it if {
+	lib.nano(".") == 0
+	lib.nano("G") == 0
+	lib.nano("-") == 0
+	lib.nano("Ti") == 0
+	not lib.is_quantity("Pi")
+	not lib.is_quantity("E-10")
+}
+
 test_signs if {
 	lib.nano("+1") == lib.nano("1")
 	lib.nano("-1.5m") == -1500000
@@ -115,11 +124,40 @@ test_values_below_one_nano_round_up if {
 	lib.nano("0") == 0
 }
 
-test_values_are_capped_at_the_largest_kubernetes_quantity if {
-	lib.nano("1e40") == lib.max_nano
+test_binary_values_are_capped_at_2_to_the_63_units if {
 	lib.nano("9Ei") == lib.max_nano
+	lib.nano("8Ei") == lib.max_nano
 	lib.nano("7Ei") == 8070450532247928832000000000
-	lib.nano("1e2000000000") == lib.max_nano
+}
+
+test_decimal_values_are_not_capped if {
+	lib.nano("1e40") == 10000000000000000000000000000000000000000000000000
+	lib.above("1e40", "1e39")
+	lib.above("1e40", "9Ei")
+	lib.above("1e999", "1e998")
+}
+
+test_the_table_of_powers_of_ten if {
+	lib.powers_of_ten[0] == 1
+	every k in numbers.range(1, count(lib.powers_of_ten) - 1) {
+		lib.powers_of_ten[k] == product([10 | some _ in numbers.range(1, k)])
+	}
+	lib.pow10(0) == 1
+	lib.pow10(40) == 10000000000000000000000000000000000000000
+}
+
+test_long_digit_strings_are_read_exactly if {
+	long := concat("", ["1", concat("", ["0" | some _ in numbers.range(1, 449)]), "7"])
+	lib.nano(sprintf("%se-450", [long])) == 1000000001
+	lib.unsigned_integer("000123") == 123
+	lib.unsigned_integer(concat("", ["1", concat("", ["0" | some _ in numbers.range(1, 400)])])) == product([10 | some _ in numbers.range(1, 400)])
+	lib.above("1e500", "999999e494")
+}
+
+test_values_beyond_10_to_the_1000_compare_equal_and_above_all_others if {
+	lib.nano("1e2000000000") == lib.huge_nano
+	lib.nano("1e1001") == lib.huge_nano
+	lib.above("1e1001", "999e997")
 }
 
 test_exponents_kubernetes_would_truncate_are_refused if {
@@ -135,7 +173,7 @@ test_malformed_quantities_are_refused if {
 	not lib.is_quantity("1GB")
 	not lib.is_quantity("1Gi ")
 	not lib.is_quantity("1e")
-	not lib.is_quantity(".")
+	not lib.is_quantity("e")
 	not lib.is_quantity(true)
 }
 

@@ -21,40 +21,39 @@ package bailiff.resources.maximum
 import data.bailiff.lib.k8s
 import data.bailiff.resources.lib
 
-# Each bounded value as {key, section, resource, max}; keys or bounds that are malformed
+# Each bounded value as {key, section, resource, max, nano}; keys or bounds that are malformed
 # are skipped (the config schema refuses them).
-bounds contains {"key": key, "section": section, "resource": resource, "max": bound} if {
+bounds contains {"key": key, "section": section, "resource": resource, "max": bound, "nano": n} if {
 	some key, bound in data.bailiff.config.resources.max
 	[section, resource] := lib.key_parts(key)
-	lib.is_quantity(bound)
+	n := lib.nano(bound)
 }
 
 violation contains v if {
 	some c in lib.containers
 	some b in bounds
 	value := lib.value(c.container, b.section, b.resource)
-	lib.above(value, b.max)
-	v := {
-		"msg": sprintf("%s sets %s to %s, above the maximum of %s; set it to %s or less", [
-			k8s.container_label(c), b.key, lib.quantity_text(value), lib.quantity_text(b.max), lib.quantity_text(b.max),
-		]),
-		"field": sprintf("%s.resources.%s", [c.field, lib.field_key(b.section, b.resource)]),
-		"details": {"key": b.key, "value": value, "max": b.max},
-	}
+	v := finding(c, b, value, [n | n := lib.nano(value)])
 }
 
-violation contains v if {
-	some c in lib.containers
-	some b in bounds
-	value := lib.value(c.container, b.section, b.resource)
-	not lib.is_quantity(value)
-	v := {
-		"msg": sprintf("%s sets %s to %s, which is not a Kubernetes quantity (such as 500m, 2, 1.5Gi), so it cannot be checked against the maximum of %s", [
-			k8s.container_label(c), b.key, shown(value), lib.quantity_text(b.max),
-		]),
-		"field": sprintf("%s.resources.%s", [c.field, lib.field_key(b.section, b.resource)]),
-		"details": {"key": b.key, "value": value, "max": b.max},
-	}
+# finding(c, b, value, parsed) is the violation for a value above its bound ([n] is the
+# value in nano-units) or for one that is not a quantity (parsed is []).
+finding(c, b, value, [n]) := {
+	"msg": sprintf("%s sets %s to %s, above the maximum of %s; set it to %s or less", [
+		k8s.container_label(c), b.key, lib.quantity_text(value), lib.quantity_text(b.max), lib.quantity_text(b.max),
+	]),
+	"field": sprintf("%s.resources.%s", [c.field, lib.field_key(b.section, b.resource)]),
+	"details": {"key": b.key, "value": value, "max": b.max},
+} if {
+	n > b.nano
+}
+
+finding(c, b, value, []) := {
+	"msg": sprintf("%s sets %s to %s, which is not a Kubernetes quantity (such as 500m, 2, 1.5Gi), so it cannot be checked against the maximum of %s", [
+		k8s.container_label(c), b.key, shown(value), lib.quantity_text(b.max),
+	]),
+	"field": sprintf("%s.resources.%s", [c.field, lib.field_key(b.section, b.resource)]),
+	"details": {"key": b.key, "value": value, "max": b.max},
 }
 
 # shown(value) is a value that is not a quantity, as it appears in a message.
