@@ -26,7 +26,7 @@ violation contains v if {
 		"msg": sprintf("%s image %q is not pinned by digest, and this cluster requires one (images.requireDigest); write it as %s@sha256:<digest> (e.g. the digest `crane digest %s` prints)", [
 			k8s.container_label(c), ref, ref, ref,
 		]),
-		"field": sprintf("%s.image", [c.field]),
+		"field": sprintf("%s.image", [k8s.container_field(c)]),
 		"details": {"image": ref},
 	}
 }

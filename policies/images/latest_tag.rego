@@ -29,7 +29,7 @@ violation contains v if {
 		"msg": sprintf("%s image %q %s, so what runs can change without the manifest changing; pin a version tag (e.g. %s:1.2.3) or a digest (%s@sha256:...)", [
 			k8s.container_label(c), ref, problem, name, name,
 		]),
-		"field": sprintf("%s.image", [c.field]),
+		"field": sprintf("%s.image", [k8s.container_field(c)]),
 		"details": {"image": ref, "tag": object.get(image, "tag", "")},
 	}
 }

@@ -24,7 +24,7 @@ violation contains v if {
 		"msg": sprintf("%s image %q is not a valid image reference (%s); write it as [registry/]repository[:tag][@sha256:digest] in lower case, e.g. registry.example.com/team/app:1.4.2", [
 			k8s.container_label(c), ref, error,
 		]),
-		"field": sprintf("%s.image", [c.field]),
+		"field": sprintf("%s.image", [k8s.container_field(c)]),
 		"details": {"image": ref, "error": error},
 	}
 }

@@ -29,7 +29,7 @@ violation contains v if {
 		"msg": sprintf("%s uses image %q from %s, which is not an approved registry (approved: %s)", [
 			k8s.container_label(c), ref, image.registry, concat(", ", allowed),
 		]),
-		"field": sprintf("%s.image", [c.field]),
+		"field": sprintf("%s.image", [k8s.container_field(c)]),
 		"details": {"image": ref, "registry": image.registry, "allowed": allowed},
 	}
 }

@@ -44,7 +44,7 @@ violation contains v if {
 		"msg": sprintf("%s image %q has no vulnerability scan result (%s); %s", [
 			k8s.container_label(c), ref, explain(reason), outcome[mode],
 		]),
-		"field": sprintf("%s.image", [c.field]),
+		"field": sprintf("%s.image", [k8s.container_field(c)]),
 		"enforcement": mode,
 		"details": {"image": ref, "reason": reason},
 	}

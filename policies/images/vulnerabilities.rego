@@ -53,7 +53,7 @@ violation contains v if {
 		"msg": sprintf("%s image %q has %s %s%s%s; update it to a version where %s fixed", [
 			k8s.container_label(c), ref, count_text(counts), noun(total), limit_text, examples(top, total), pronoun(total),
 		]),
-		"field": sprintf("%s.image", [c.field]),
+		"field": sprintf("%s.image", [k8s.container_field(c)]),
 		"details": {
 			"image": ref,
 			"maxSeverity": max_severity,

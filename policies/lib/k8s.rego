@@ -70,20 +70,20 @@ namespace_labels := object.get(input, ["context", "namespace", "labels"], {})
 container_types := ["containers", "initContainers", "ephemeralContainers"]
 
 # Every container of the pod spec, whatever its type, with where it is:
-# {"container": {...}, "type": "initContainers", "index": 0,
-#  "field": "spec.template.spec.initContainers[0]",
-#  "pointer": "/spec/template/spec/initContainers/0"}
-containers contains c if {
+# {"container": {...}, "type": "initContainers", "index": 0}.
+# Field paths and JSON pointers are built only when a message or patch needs them
+# (container_field, container_pointer): every workload policy walks this list on every
+# admission, and building strings for compliant containers is most of its cost.
+containers := [{"container": container, "type": type, "index": i} |
 	some type in container_types
 	some i, container in pod_spec[type]
-	c := {
-		"container": container,
-		"type": type,
-		"index": i,
-		"field": sprintf("%s.%s[%d]", [pod_spec_field, type, i]),
-		"pointer": sprintf("%s/%s/%d", [pod_spec_pointer, type, i]),
-	}
-}
+]
+
+# The field path of a container: "spec.template.spec.initContainers[0]".
+container_field(c) := concat("", [pod_spec_field, ".", c.type, "[", format_int(c.index, 10), "]"])
+
+# The JSON pointer of a container: "/spec/template/spec/initContainers/0".
+container_pointer(c) := concat("/", [pod_spec_pointer, c.type, format_int(c.index, 10)])
 
 # The display name of a container: "container \"web\"" or "init container \"setup\"".
 container_label(c) := sprintf("container %q", [c.container.name]) if c.type == "containers"

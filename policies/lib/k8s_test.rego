@@ -18,7 +18,7 @@ deployment := {"request": {
 }}
 
 test_containers_lists_every_type_with_its_path if {
-	got := {[c.field, c.pointer] | some c in k8s.containers} with input as deployment
+	got := {[k8s.container_field(c), k8s.container_pointer(c)] | some c in k8s.containers} with input as deployment
 	got == {
 		["spec.template.spec.containers[0]", "/spec/template/spec/containers/0"],
 		["spec.template.spec.containers[1]", "/spec/template/spec/containers/1"],

@@ -28,7 +28,7 @@ violation contains pss.finding(check, v) if {
 	setting != false
 	v := {
 		"msg": sprintf("%s %s; set securityContext.allowPrivilegeEscalation to false", [k8s.container_label(c), problem(setting)]),
-		"field": sprintf("%s.securityContext.allowPrivilegeEscalation", [c.field]),
+		"field": sprintf("%s.securityContext.allowPrivilegeEscalation", [k8s.container_field(c)]),
 		"details": {"container": c.container.name, "allowPrivilegeEscalation": setting},
 	}
 }

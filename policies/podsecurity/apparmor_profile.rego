@@ -46,7 +46,7 @@ violation contains pss.finding(check, v) if {
 	not allowed_types[type]
 	v := {
 		"msg": sprintf("%s sets securityContext.appArmorProfile.type to %q; allowed: RuntimeDefault, Localhost, or leave appArmorProfile unset", [k8s.container_label(c), type]),
-		"field": sprintf("%s.securityContext.appArmorProfile.type", [c.field]),
+		"field": sprintf("%s.securityContext.appArmorProfile.type", [k8s.container_field(c)]),
 		"details": {"container": c.container.name, "type": type},
 	}
 }

@@ -34,7 +34,7 @@ violation contains pss.finding(check, v) if {
 		"msg": sprintf("%s adds capability %q, which is not in the default set; remove it (allowed: %s)", [
 			k8s.container_label(c), capability, concat(", ", sort(default_capabilities)),
 		]),
-		"field": sprintf("%s.securityContext.capabilities.add[%d]", [c.field, i]),
+		"field": sprintf("%s.securityContext.capabilities.add[%d]", [k8s.container_field(c), i]),
 		"details": {"container": c.container.name, "capability": capability},
 	}
 }

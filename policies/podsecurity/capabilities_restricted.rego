@@ -27,7 +27,7 @@ violation contains pss.finding(check, v) if {
 	not "ALL" in dropped
 	v := {
 		"msg": sprintf("%s does not drop all capabilities; set securityContext.capabilities.drop to [\"ALL\"] (written exactly so)", [k8s.container_label(c)]),
-		"field": sprintf("%s.securityContext.capabilities.drop", [c.field]),
+		"field": sprintf("%s.securityContext.capabilities.drop", [k8s.container_field(c)]),
 		"details": {"container": c.container.name, "drop": dropped},
 	}
 }
@@ -39,7 +39,7 @@ violation contains pss.finding(check, v) if {
 	capability != "NET_BIND_SERVICE"
 	v := {
 		"msg": sprintf("%s adds capability %q; only NET_BIND_SERVICE may be added back after dropping ALL", [k8s.container_label(c), capability]),
-		"field": sprintf("%s.securityContext.capabilities.add[%d]", [c.field, i]),
+		"field": sprintf("%s.securityContext.capabilities.add[%d]", [k8s.container_field(c), i]),
 		"details": {"container": c.container.name, "capability": capability},
 	}
 }

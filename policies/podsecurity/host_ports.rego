@@ -29,7 +29,7 @@ violation contains pss.finding(check, v) if {
 		"msg": sprintf("%s binds host port %v (ports[%d].hostPort); remove hostPort or set it to 0, and expose the pod through a Service", [
 			k8s.container_label(c), host_port, i,
 		]),
-		"field": sprintf("%s.ports[%d].hostPort", [c.field, i]),
+		"field": sprintf("%s.ports[%d].hostPort", [k8s.container_field(c), i]),
 		"details": {"container": c.container.name, "hostPort": host_port},
 	}
 }

@@ -43,7 +43,7 @@ violation contains pss.finding(check, v) if {
 		"msg": sprintf("%s sets %s to %q; probes and lifecycle handlers must target the pod itself: leave host unset or empty", [
 			k8s.container_label(c), name, host,
 		]),
-		"field": sprintf("%s.%s", [c.field, name]),
+		"field": sprintf("%s.%s", [k8s.container_field(c), name]),
 		"details": {"container": c.container.name, "host": host},
 	}
 }

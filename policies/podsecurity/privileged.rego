@@ -24,7 +24,7 @@ violation contains pss.finding(check, v) if {
 	object.get(c.container, ["securityContext", "privileged"], false) == true
 	v := {
 		"msg": sprintf("%s is privileged (securityContext.privileged: true); remove it or set it to false, and add only the capabilities it needs", [k8s.container_label(c)]),
-		"field": sprintf("%s.securityContext.privileged", [c.field]),
+		"field": sprintf("%s.securityContext.privileged", [k8s.container_field(c)]),
 		"details": {"container": c.container.name},
 	}
 }

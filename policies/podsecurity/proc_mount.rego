@@ -29,7 +29,7 @@ violation contains pss.finding(check, v) if {
 		"msg": sprintf("%s sets securityContext.procMount to %q; allowed: \"Default\" or unset (other values only in a pod with hostUsers: false)", [
 			k8s.container_label(c), proc_mount,
 		]),
-		"field": sprintf("%s.securityContext.procMount", [c.field]),
+		"field": sprintf("%s.securityContext.procMount", [k8s.container_field(c)]),
 		"details": {"container": c.container.name, "procMount": proc_mount},
 	}
 }

@@ -26,7 +26,7 @@ violation contains pss.finding(check, v) if {
 	not proc_mount in {null, "Default"}
 	v := {
 		"msg": sprintf("%s sets securityContext.procMount to %q; allowed: \"Default\" or unset", [k8s.container_label(c), proc_mount]),
-		"field": sprintf("%s.securityContext.procMount", [c.field]),
+		"field": sprintf("%s.securityContext.procMount", [k8s.container_field(c)]),
 		"details": {"container": c.container.name, "procMount": proc_mount},
 	}
 }

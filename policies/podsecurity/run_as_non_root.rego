@@ -39,7 +39,7 @@ violation contains pss.finding(check, v) if {
 	object.get(c.container, ["securityContext", "runAsNonRoot"], null) == false
 	v := {
 		"msg": sprintf("%s sets securityContext.runAsNonRoot to false; set it to true", [k8s.container_label(c)]),
-		"field": sprintf("%s.securityContext.runAsNonRoot", [c.field]),
+		"field": sprintf("%s.securityContext.runAsNonRoot", [k8s.container_field(c)]),
 		"details": {"container": c.container.name},
 	}
 }
@@ -51,7 +51,7 @@ violation contains pss.finding(check, v) if {
 	object.get(c.container, ["securityContext", "runAsNonRoot"], null) == null
 	v := {
 		"msg": sprintf("%s may run as root: neither it nor the pod sets securityContext.runAsNonRoot to true; set it on the pod (spec.securityContext) or on the container", [k8s.container_label(c)]),
-		"field": sprintf("%s.securityContext.runAsNonRoot", [c.field]),
+		"field": sprintf("%s.securityContext.runAsNonRoot", [k8s.container_field(c)]),
 		"details": {"container": c.container.name},
 	}
 }

@@ -36,7 +36,7 @@ violation contains pss.finding(check, v) if {
 	object.get(c.container, ["securityContext", "runAsUser"], null) == 0
 	v := {
 		"msg": sprintf("%s sets securityContext.runAsUser to 0 (root); use a non-zero user id", [k8s.container_label(c)]),
-		"field": sprintf("%s.securityContext.runAsUser", [c.field]),
+		"field": sprintf("%s.securityContext.runAsUser", [k8s.container_field(c)]),
 		"details": {"container": c.container.name},
 	}
 }

@@ -45,7 +45,7 @@ violation contains pss.finding(check, v) if {
 	not allowed_types[type]
 	v := {
 		"msg": sprintf("%s sets securityContext.seccompProfile.type to %q; allowed: RuntimeDefault, Localhost, or leave seccompProfile unset", [k8s.container_label(c), type]),
-		"field": sprintf("%s.securityContext.seccompProfile.type", [c.field]),
+		"field": sprintf("%s.securityContext.seccompProfile.type", [k8s.container_field(c)]),
 		"details": {"container": c.container.name, "type": type},
 	}
 }

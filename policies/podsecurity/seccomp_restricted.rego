@@ -49,7 +49,7 @@ violation contains pss.finding(check, v) if {
 	not allowed_types[type]
 	v := {
 		"msg": sprintf("%s sets securityContext.seccompProfile.type to %q; set it to RuntimeDefault or Localhost", [k8s.container_label(c), type]),
-		"field": sprintf("%s.securityContext.seccompProfile.type", [c.field]),
+		"field": sprintf("%s.securityContext.seccompProfile.type", [k8s.container_field(c)]),
 		"details": {"container": c.container.name, "type": type},
 	}
 }
@@ -61,7 +61,7 @@ violation contains pss.finding(check, v) if {
 	object.get(c.container, ["securityContext", "seccompProfile"], null) == null
 	v := {
 		"msg": sprintf("%s runs without a seccomp profile: neither it nor the pod sets securityContext.seccompProfile.type; set it to RuntimeDefault (or Localhost) on the pod or on the container", [k8s.container_label(c)]),
-		"field": sprintf("%s.securityContext.seccompProfile.type", [c.field]),
+		"field": sprintf("%s.securityContext.seccompProfile.type", [k8s.container_field(c)]),
 		"details": {"container": c.container.name},
 	}
 }

@@ -29,7 +29,7 @@ options contains {"who": "the pod", "field": pss.pod_field("securityContext.seLi
 	o != null
 }
 
-options contains {"who": k8s.container_label(c), "field": sprintf("%s.securityContext.seLinuxOptions", [c.field]), "options": o} if {
+options contains {"who": k8s.container_label(c), "field": sprintf("%s.securityContext.seLinuxOptions", [k8s.container_field(c)]), "options": o} if {
 	some c in k8s.containers
 	o := object.get(c.container, ["securityContext", "seLinuxOptions"], null)
 	o != null

@@ -34,7 +34,7 @@ violation contains pss.finding(check, v) if {
 	object.get(c.container, ["securityContext", "windowsOptions", "hostProcess"], false) == true
 	v := {
 		"msg": sprintf("%s runs as a Windows host process (securityContext.windowsOptions.hostProcess: true); remove it or set it to false", [k8s.container_label(c)]),
-		"field": sprintf("%s.securityContext.windowsOptions.hostProcess", [c.field]),
+		"field": sprintf("%s.securityContext.windowsOptions.hostProcess", [k8s.container_field(c)]),
 		"details": {"container": c.container.name},
 	}
 }

@@ -23,6 +23,7 @@
 #   mutates: true
 package bailiff.resources.defaults
 
+import data.bailiff.lib.k8s
 import data.bailiff.resources.lib
 
 # The configured defaults as {section: {resource: "quantity"}}; malformed keys and values
@@ -74,7 +75,7 @@ final_limit(container, resource) := limit_value(container, resource, defaults.li
 }
 
 # No resources at all: add them whole.
-patch contains {"op": "add", "path": sprintf("%s/resources", [c.pointer]), "value": adds} if {
+patch contains {"op": "add", "path": sprintf("%s/resources", [k8s.container_pointer(c)]), "value": adds} if {
 	some c in lib.containers
 	not is_object(object.get(c.container, "resources", null))
 	adds := additions(c.container)
@@ -82,7 +83,7 @@ patch contains {"op": "add", "path": sprintf("%s/resources", [c.pointer]), "valu
 }
 
 # Resources without requests (or limits): add the section whole.
-patch contains {"op": "add", "path": sprintf("%s/resources/%s", [c.pointer, section]), "value": values} if {
+patch contains {"op": "add", "path": sprintf("%s/resources/%s", [k8s.container_pointer(c), section]), "value": values} if {
 	some c in lib.containers
 	is_object(c.container.resources)
 	some section, values in additions(c.container)
@@ -97,7 +98,7 @@ patch contains p if {
 	some resource, value in values
 	p := {
 		"op": "add",
-		"path": sprintf("%s/resources/%s/%s", [c.pointer, section, lib.pointer_token(resource)]),
+		"path": sprintf("%s/resources/%s/%s", [k8s.container_pointer(c), section, lib.pointer_token(resource)]),
 		"value": value,
 	}
 }

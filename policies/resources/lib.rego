@@ -232,7 +232,7 @@ pointer_token(s) := replace(replace(s, "~", "~0"), "/", "~1")
 
 # The containers that can set resources: containers and init containers. Ephemeral
 # containers cannot (the API server refuses resources on them), so they are left out.
-containers contains c if {
+containers := [c |
 	some c in k8s.containers
 	c.type in {"containers", "initContainers"}
-}
+]

@@ -42,7 +42,7 @@ finding(c, b, value, [n]) := {
 	"msg": sprintf("%s sets %s to %s, above the maximum of %s; set it to %s or less", [
 		k8s.container_label(c), b.key, lib.quantity_text(value), lib.quantity_text(b.max), lib.quantity_text(b.max),
 	]),
-	"field": sprintf("%s.resources.%s", [c.field, lib.field_key(b.section, b.resource)]),
+	"field": sprintf("%s.resources.%s", [k8s.container_field(c), lib.field_key(b.section, b.resource)]),
 	"details": {"key": b.key, "value": value, "max": b.max},
 } if {
 	n > b.nano
@@ -52,7 +52,7 @@ finding(c, b, value, []) := {
 	"msg": sprintf("%s sets %s to %s, which is not a Kubernetes quantity (such as 500m, 2, 1.5Gi), so it cannot be checked against the maximum of %s", [
 		k8s.container_label(c), b.key, shown(value), lib.quantity_text(b.max),
 	]),
-	"field": sprintf("%s.resources.%s", [c.field, lib.field_key(b.section, b.resource)]),
+	"field": sprintf("%s.resources.%s", [k8s.container_field(c), lib.field_key(b.section, b.resource)]),
 	"details": {"key": b.key, "value": value, "max": b.max},
 }
 

@@ -46,9 +46,9 @@ violation contains v if {
 }
 
 # The exact path of the one missing value, or the container's resources when several are.
-missing_field(c, missing) := sprintf("%s.resources.%s", [c.field, lib.field_key(section, resource)]) if {
+missing_field(c, missing) := sprintf("%s.resources.%s", [k8s.container_field(c), lib.field_key(section, resource)]) if {
 	count(missing) == 1
 	[section, resource] := lib.key_parts(missing[0])
 }
 
-missing_field(c, missing) := sprintf("%s.resources", [c.field]) if count(missing) > 1
+missing_field(c, missing) := sprintf("%s.resources", [k8s.container_field(c)]) if count(missing) > 1
