@@ -59,7 +59,33 @@ is_quantity(q) if parse(q)
 
 # nano(q) is the quantity q in nano-units (1n = 1, 1 = 10^9) as an exact integer,
 # rounded up and capped as the API server does. Undefined when q is not a quantity.
+#
+# Almost every quantity in a manifest is a plain integer with a common suffix ("500m",
+# "2", "16Gi"); those take a fast path through one regex and a multiplication. The exact
+# parser below handles everything else; a test checks the two agree on the fast forms.
+# At most nine digits keep every fast value exact and far below the API server's cap on
+# binary quantities (2^63-1 units).
 nano(q) := n if {
+	text := quantity_text(q)
+	regex.match(`^[0-9]{1,9}(m|k|M|G|Ki|Mi|Gi)?$`, text)
+	digits := trim_right(text, "mkMGi")
+	n := to_number(digits) * plain_suffix_nano[substring(text, count(digits), -1)]
+} else := nano_exact(q)
+
+# The value in nano-units of one unit with each suffix the fast path accepts.
+plain_suffix_nano := {
+	"": 1000000000,
+	"m": 1000000,
+	"k": 1000000000000,
+	"M": 1000000000000000,
+	"G": 1000000000000000000,
+	"Ki": 1024000000000,
+	"Mi": 1048576000000000,
+	"Gi": 1073741824000000000,
+}
+
+# nano_exact(q) is nano(q) computed by the exact parser, for any quantity.
+nano_exact(q) := n if {
 	p := parse(q)
 	n := {false: 1, true: -1}[p.negative] * magnitude(p)
 }

@@ -212,3 +212,22 @@ test_ephemeral_containers_are_not_resource_containers if {
 	}}}}
 	{c.container.name | some c in lib.containers} == {"app", "init"} with input as pod
 }
+
+test_the_fast_path_agrees_with_the_exact_parser if {
+	every q in [
+		"0", "1", "2", "500m", "1m", "999999999m", "100k", "3M", "7G", "999999999G",
+		"128Ki", "256Mi", "16Gi", "999999999Gi", "000123Mi", 8, 0,
+		"2T", "1Ti", "9999999999Ti", "1234567890", # off the fast path: the exact parser
+	] {
+		lib.nano(q) == lib.nano_exact(q)
+	}
+}
+
+test_forms_off_the_fast_path_still_parse if {
+	lib.nano("1.5Gi") == 1610612736000000000
+	lib.nano("1e3") == 1000000000000
+	lib.nano("100n") == 100
+	lib.nano("-2") == -2000000000
+	not lib.nano("1K")
+	not lib.nano("lots")
+}

@@ -1,0 +1,132 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+
+	"github.com/bailiff/bailiff/pkg/config"
+	"github.com/bailiff/bailiff/pkg/input"
+)
+
+// BenchmarkFamilies splits BenchmarkEvaluateDeployment's cost by policy family: each
+// sub-benchmark evaluates one family's validating policies (plus the shared container
+// list) in one query, as the engine does, against the same compliant three-container
+// Deployment. "shared" is the container list alone; a family's own cost is its time
+// minus shared.
+func BenchmarkFamilies(b *testing.B) {
+	ctx := context.Background()
+	mods, err := readModules([]Source{Embedded()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	modules := map[string]*ast.Module{}
+	families := map[string][]string{}
+	for _, m := range mods {
+		if m.test {
+			continue
+		}
+		modules[m.file] = m.parsed
+		md, err := metadataOf(m.file, m.parsed)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if md == nil || !md.validates || !md.AppliesTo("Deployment", input.OpCreate) {
+			continue
+		}
+		family := strings.Split(md.Package, ".")[1]
+		ref := "data." + md.Package + ".violation"
+		families[family] = append(families[family], ref)
+		families["all"] = append(families["all"], ref)
+	}
+	compiler := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1)
+	if compiler.Compile(modules); compiler.Failed() {
+		b.Fatal(compiler.Errors)
+	}
+	cfg, err := config.Load("../../test/demo/config.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	data, err := configData(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	store := inmem.NewFromObject(map[string]any{"bailiff": map[string]any{"config": data}})
+	in := benchDeploymentInput(b)
+
+	names := []string{"shared"}
+	for f := range families {
+		names = append(names, f)
+	}
+	sort.Strings(names[1:])
+	for _, name := range names {
+		exprs := []string{"n = count(data.bailiff.lib.k8s.containers)"}
+		for i, ref := range families[name] {
+			exprs = append(exprs, fmt.Sprintf("p%d = %s", i, ref))
+		}
+		pq, err := rego.New(rego.Query(strings.Join(exprs, "; ")), rego.Compiler(compiler), rego.Store(store)).PrepareForEval(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("%s-%d", name, len(families[name])), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := pq.Eval(ctx, rego.EvalParsedInput(in.Value())); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// benchDeploymentInput is the compliant three-container Deployment of the engine
+// benchmarks, with scanned images.
+func benchDeploymentInput(tb testing.TB) *input.Input {
+	tb.Helper()
+	container := func(name, image string) map[string]any {
+		return map[string]any{
+			"name": name, "image": image,
+			"ports": []any{map[string]any{"containerPort": 8080}},
+			"resources": map[string]any{
+				"requests": map[string]any{"cpu": "250m", "memory": "256Mi"},
+				"limits":   map[string]any{"memory": "512Mi"},
+			},
+			"securityContext": map[string]any{
+				"allowPrivilegeEscalation": false,
+				"readOnlyRootFilesystem":   true,
+				"capabilities":             map[string]any{"drop": []any{"ALL"}},
+			},
+		}
+	}
+	obj := map[string]any{
+		"apiVersion": "apps/v1", "kind": "Deployment",
+		"metadata": map[string]any{"name": "api", "namespace": "shop"},
+		"spec": map[string]any{"template": map[string]any{"spec": map[string]any{
+			"serviceAccountName": "api", "automountServiceAccountToken": false,
+			"securityContext": map[string]any{"runAsNonRoot": true, "runAsUser": 10001, "seccompProfile": map[string]any{"type": "RuntimeDefault"}},
+			"containers": []any{
+				container("api", "registry.example.com/shop/api:1.4.2"),
+				container("envoy", "registry.example.com/platform/envoy:1.31.2"),
+				container("metrics", "ghcr.io/acme/metrics-exporter:0.9.0"),
+			},
+		}}},
+	}
+	images := map[string]input.Image{}
+	for _, ref := range input.ContainerImages(obj, "Deployment") {
+		parts := strings.SplitN(ref, "/", 2)
+		repo, tag, _ := strings.Cut(parts[1], ":")
+		images[ref] = input.Image{Reference: ref, Registry: parts[0], Repository: repo, Tag: tag, Scanned: true,
+			Scan: &input.ScanResult{ScannedAt: "2026-11-24T00:00:00Z", DBUpdatedAt: "2026-11-24T00:00:00Z"}}
+	}
+	in, err := input.New(input.ForObject(obj), input.Context{Mode: input.ModeAdmission, Cluster: input.Cluster{Name: "bench", Region: "eu-west-1"}, Images: images})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return in
+}
