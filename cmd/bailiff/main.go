@@ -72,6 +72,7 @@ and turns the results into compliance reports and a tamper-evident audit trail.`
 	root.AddCommand(
 		newScanCommand(stdin),
 		newPolicyCommand(),
+		newWebhookCommand(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",

@@ -1,0 +1,348 @@
+// Package webhook serves Bailiff's admission endpoints: /mutate and /validate answer
+// AdmissionReview v1 requests by evaluating the policy engine, with health, readiness
+// and metrics endpoints, TLS from reloadable certificate files, and hot reload of
+// policies and configuration.
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/bailiff/bailiff/pkg/images"
+	"github.com/bailiff/bailiff/pkg/input"
+	"github.com/bailiff/bailiff/pkg/policy"
+)
+
+// MaxRequestBytes bounds an AdmissionReview body, as the API server bounds requests.
+const MaxRequestBytes = 3 << 20
+
+// FailurePolicy says what the webhook answers when policies cannot be evaluated.
+type FailurePolicy string
+
+// Failure policies, named as in the webhook configurations.
+const (
+	Fail   FailurePolicy = "Fail"   // refuse the request: nothing unchecked gets in
+	Ignore FailurePolicy = "Ignore" // allow it unchanged: admission keeps working
+)
+
+// NamespaceLookup finds what policies may know of a namespace, from a cache: the webhook
+// never calls the API server per request.
+type NamespaceLookup interface {
+	Namespace(name string) (*input.Namespace, bool)
+}
+
+// ImageLookup fills input.context.images for the image references of a request.
+type ImageLookup func(ctx context.Context, refs []string) map[string]input.Image
+
+// UnscannedWithoutScanner describes images when no scanner is configured.
+func UnscannedWithoutScanner(_ context.Context, refs []string) map[string]input.Image {
+	out := make(map[string]input.Image, len(refs))
+	for _, ref := range refs {
+		out[ref] = images.Describe(ref, "no scanner is configured for this cluster")
+	}
+	return out
+}
+
+// Options configure a Handler.
+type Options struct {
+	Engine           *policy.Engine
+	Namespaces       NamespaceLookup // nil: no namespace context
+	Images           ImageLookup     // nil: UnscannedWithoutScanner
+	ExemptNamespaces []string        // allowed without evaluation
+	ValidateFailure  FailurePolicy   // default Fail
+	MutateFailure    FailurePolicy   // default Ignore
+	Timeout          time.Duration   // evaluation budget per request; default 3s
+	Metrics          *Metrics
+	Logger           *slog.Logger
+}
+
+// Handler answers AdmissionReview requests.
+type Handler struct {
+	opts Options
+}
+
+// NewHandler returns a handler with defaults filled in.
+func NewHandler(opts Options) *Handler {
+	if opts.Images == nil {
+		opts.Images = UnscannedWithoutScanner
+	}
+	if opts.ValidateFailure == "" {
+		opts.ValidateFailure = Fail
+	}
+	if opts.MutateFailure == "" {
+		opts.MutateFailure = Ignore
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 3 * time.Second
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{opts: opts}
+}
+
+// Validate is the /validate endpoint.
+func (h *Handler) Validate() http.Handler {
+	return h.endpoint("validate", h.validate)
+}
+
+// Mutate is the /mutate endpoint.
+func (h *Handler) Mutate() http.Handler {
+	return h.endpoint("mutate", h.mutate)
+}
+
+// decision is one answer with the label metrics record it under.
+type decision struct {
+	response *admissionv1.AdmissionResponse
+	label    string // allowed, denied, warned, mutated, exempt, error
+}
+
+// badRequest is an error the caller made: answered with HTTP 400.
+type badRequest struct{ err error }
+
+func (e badRequest) Error() string { return e.err.Error() }
+
+type decideFunc func(ctx context.Context, req *admissionv1.AdmissionRequest, in input.Request) (decision, error)
+
+// endpoint wraps a decision function with decoding, limits, recovery and metrics.
+func (h *Handler) endpoint(name string, decide decideFunc) http.Handler {
+	m := h.opts.Metrics
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		m.inFlight.Inc()
+		defer func() {
+			m.inFlight.Dec()
+			m.requestTime.WithLabelValues(name).Observe(time.Since(start).Seconds())
+		}()
+		defer func() {
+			if p := recover(); p != nil {
+				m.errors.WithLabelValues(name, "panic").Inc()
+				h.opts.Logger.Error("panic answering admission request", "endpoint", name, "panic", fmt.Sprint(p))
+				http.Error(w, "internal error evaluating the request", http.StatusInternalServerError)
+			}
+		}()
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, "admission endpoints accept POST only", http.StatusMethodNotAllowed)
+			return
+		}
+		review, err := readReview(w, r)
+		if err != nil {
+			reason := "bad_request"
+			status := http.StatusBadRequest
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				reason, status = "too_large", http.StatusRequestEntityTooLarge
+				err = fmt.Errorf("request body is larger than %d MiB", MaxRequestBytes>>20)
+			}
+			m.errors.WithLabelValues(name, reason).Inc()
+			http.Error(w, err.Error(), status)
+			return
+		}
+		req := review.Request
+		in, err := input.ForAdmission(req)
+		if err != nil {
+			m.errors.WithLabelValues(name, "bad_request").Inc()
+			http.Error(w, fmt.Sprintf("AdmissionReview request %s: %v", req.UID, err), http.StatusBadRequest)
+			return
+		}
+		d, err := decide(r.Context(), req, in)
+		if err != nil {
+			var bad badRequest
+			if errors.As(err, &bad) {
+				m.errors.WithLabelValues(name, "bad_request").Inc()
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			d = h.failed(name, req, err)
+		}
+		d.response.UID = req.UID
+		m.requests.WithLabelValues(name, string(req.Operation), req.Kind.Kind, d.label).Inc()
+		writeReview(w, d.response)
+	})
+}
+
+// readReview decodes an AdmissionReview v1 with a request in it.
+func readReview(w http.ResponseWriter, r *http.Request) (*admissionv1.AdmissionReview, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return nil, fmt.Errorf("content type %q is not application/json", ct)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
+	if err != nil {
+		return nil, err
+	}
+	var review admissionv1.AdmissionReview
+	if err := json.Unmarshal(body, &review); err != nil {
+		return nil, fmt.Errorf("request body is not an AdmissionReview: %v", err)
+	}
+	if review.APIVersion != admissionv1.SchemeGroupVersion.String() || review.Kind != "AdmissionReview" {
+		return nil, fmt.Errorf("expected apiVersion %s and kind AdmissionReview, got %q and %q", admissionv1.SchemeGroupVersion, review.APIVersion, review.Kind)
+	}
+	if review.Request == nil {
+		return nil, errors.New("AdmissionReview has no request")
+	}
+	if review.Request.UID == "" {
+		return nil, errors.New("AdmissionReview request has no uid")
+	}
+	switch review.Request.Operation {
+	case admissionv1.Create, admissionv1.Update, admissionv1.Delete, admissionv1.Connect:
+	default:
+		return nil, fmt.Errorf("unknown operation %q: expected CREATE, UPDATE, DELETE or CONNECT", review.Request.Operation)
+	}
+	if review.Request.Kind.Kind == "" {
+		return nil, errors.New("AdmissionReview request has no kind")
+	}
+	return &review, nil
+}
+
+func writeReview(w http.ResponseWriter, resp *admissionv1.AdmissionResponse) {
+	review := admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: admissionv1.SchemeGroupVersion.String(), Kind: "AdmissionReview"},
+		Response: resp,
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(review) // the client went away if this fails
+}
+
+// policyInput gathers the context of a request and builds the policy input.
+func (h *Handler) policyInput(ctx context.Context, in input.Request) (*input.Input, error) {
+	set := h.opts.Engine.Set()
+	cluster := set.Config().Cluster
+	c := input.Context{
+		Mode:    input.ModeAdmission,
+		Cluster: input.Cluster{Name: cluster.Name, Region: cluster.Region, Labels: cluster.Labels},
+	}
+	if h.opts.Namespaces != nil && in.Namespace != "" {
+		if ns, ok := h.opts.Namespaces.Namespace(in.Namespace); ok {
+			c.Namespace = ns
+		}
+	}
+	if refs := input.ContainerImages(in.Object, in.Kind.Kind); len(refs) > 0 {
+		c.Images = h.opts.Images(ctx, refs)
+	}
+	return input.New(in, c)
+}
+
+func (h *Handler) exempt(namespace string) bool {
+	return namespace != "" && slices.Contains(h.opts.ExemptNamespaces, namespace)
+}
+
+func (h *Handler) validate(ctx context.Context, req *admissionv1.AdmissionRequest, in input.Request) (decision, error) {
+	if h.exempt(req.Namespace) {
+		return decision{allowed(), "exempt"}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.opts.Timeout)
+	defer cancel()
+	pin, err := h.policyInput(ctx, in)
+	if err != nil {
+		return decision{}, badRequest{err}
+	}
+	start := time.Now()
+	res, err := h.opts.Engine.Evaluate(ctx, pin)
+	h.opts.Metrics.evaluationTime.WithLabelValues("validate").Observe(time.Since(start).Seconds())
+	if err != nil {
+		return decision{}, err
+	}
+	for _, v := range res.Violations {
+		h.opts.Metrics.violations.WithLabelValues(v.Policy, v.Enforcement).Inc()
+	}
+	resp := allowed()
+	for _, v := range res.ByEnforcement(policy.Warn) {
+		resp.Warnings = append(resp.Warnings, v.String())
+	}
+	if denials := res.ByEnforcement(policy.Deny); len(denials) > 0 {
+		lines := make([]string, len(denials))
+		for i, v := range denials {
+			lines[i] = v.String()
+		}
+		resp.Allowed = false
+		resp.Result = &metav1.Status{
+			Status:  metav1.StatusFailure,
+			Code:    http.StatusForbidden,
+			Reason:  metav1.StatusReasonForbidden,
+			Message: strings.Join(lines, "\n"),
+		}
+		return decision{resp, "denied"}, nil
+	}
+	if len(resp.Warnings) > 0 {
+		return decision{resp, "warned"}, nil
+	}
+	return decision{resp, "allowed"}, nil
+}
+
+func (h *Handler) mutate(ctx context.Context, req *admissionv1.AdmissionRequest, in input.Request) (decision, error) {
+	if h.exempt(req.Namespace) {
+		return decision{allowed(), "exempt"}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.opts.Timeout)
+	defer cancel()
+	pin, err := h.policyInput(ctx, in)
+	if err != nil {
+		return decision{}, badRequest{err}
+	}
+	start := time.Now()
+	m, err := h.opts.Engine.Mutate(ctx, pin)
+	h.opts.Metrics.evaluationTime.WithLabelValues("mutate").Observe(time.Since(start).Seconds())
+	if err != nil {
+		return decision{}, err
+	}
+	resp := allowed()
+	if len(m.Patches) == 0 {
+		return decision{resp, "allowed"}, nil
+	}
+	patch, err := policy.JSONPatch(m.Patches)
+	if err != nil {
+		return decision{}, err
+	}
+	jsonPatch := admissionv1.PatchTypeJSONPatch
+	resp.Patch, resp.PatchType = patch, &jsonPatch
+	return decision{resp, "mutated"}, nil
+}
+
+// failed answers a request whose policies could not be evaluated, by the endpoint's
+// failure policy.
+func (h *Handler) failed(endpoint string, req *admissionv1.AdmissionRequest, err error) decision {
+	reason := "evaluation"
+	if errors.Is(err, context.DeadlineExceeded) {
+		reason = "timeout"
+	}
+	h.opts.Metrics.errors.WithLabelValues(endpoint, reason).Inc()
+	failure := h.opts.ValidateFailure
+	if endpoint == "mutate" {
+		failure = h.opts.MutateFailure
+	}
+	h.opts.Logger.Error("policies could not be evaluated", "endpoint", endpoint, "uid", req.UID,
+		"kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name, "failurePolicy", failure, "error", err)
+	if failure == Ignore {
+		resp := allowed()
+		resp.Warnings = []string{fmt.Sprintf("Bailiff could not evaluate its %s policies (%v); allowed unchecked by failure policy Ignore", endpoint, err)}
+		return decision{resp, "error"}
+	}
+	return decision{&admissionv1.AdmissionResponse{
+		Allowed: false,
+		Result: &metav1.Status{
+			Status:  metav1.StatusFailure,
+			Code:    http.StatusInternalServerError,
+			Reason:  metav1.StatusReasonInternalError,
+			Message: fmt.Sprintf("Bailiff could not evaluate its policies, so the request is refused (failure policy Fail): %v", err),
+		},
+	}, "error"}
+}
+
+func allowed() *admissionv1.AdmissionResponse {
+	return &admissionv1.AdmissionResponse{Allowed: true}
+}
