@@ -161,8 +161,12 @@ func (e *Engine) Mutate(ctx context.Context, in *input.Input) (*Mutation, error)
 	return res, nil
 }
 
-// eval runs the prepared query and returns the value bound for each policy.
+// eval runs the prepared query and returns the value bound for each policy. A context
+// already done fails at once: OPA only notices cancellation while it evaluates.
 func (q *query) eval(ctx context.Context, in *input.Input) ([]any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("evaluate policies for %s %s: %w", in.Kind, in.Name, err)
+	}
 	rs, err := q.prepared.Eval(ctx, rego.EvalParsedInput(in.Value()))
 	if err != nil {
 		return nil, fmt.Errorf("evaluate policies for %s %s: %w", in.Kind, in.Name, err)

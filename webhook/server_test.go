@@ -1,0 +1,179 @@
+package webhook
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bailiff/bailiff/pkg/policy"
+)
+
+// waitFor polls cond until it holds or the test's deadline nears. It waits for an
+// event; it asserts nothing about how long the event takes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestReloaderAppliesGoodChangesAndKeepsServingOnBadOnes(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "config.yaml")
+	write := func(s string) {
+		t.Helper()
+		if err := writeAtomic(cfgFile, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("podSecurity: {level: baseline}\n")
+	metrics := NewMetrics()
+	r := NewReloader(nil, cfgFile, nil, metrics, slog.New(slog.DiscardHandler))
+	opts, err := r.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, err := policy.New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetEngine(engine)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = r.Watch(ctx) }()
+	time.Sleep(100 * time.Millisecond) // let the watch start
+
+	first := engine.Set().Version()
+	write("podSecurity: {level: restricted}\n")
+	waitFor(t, "the new configuration", func() bool { return engine.Set().Config().PodSecurity.Level == "restricted" })
+	if engine.Set().Version() == first {
+		t.Error("a new configuration is a new version")
+	}
+
+	good := engine.Set().Version()
+	write("podSecurity: {level: strict}\n")
+	waitFor(t, "the failed reload", func() bool { return strings.Contains(r.Status(), "failed") })
+	if engine.Set().Version() != good {
+		t.Error("a failed reload must keep the running set")
+	}
+	if !strings.Contains(r.Status(), "podSecurity.level") {
+		t.Errorf("status must say what is wrong: %s", r.Status())
+	}
+	if counterValue(t, metrics, "bailiff_policy_reloads_total") < 2 {
+		t.Error("reloads must be counted")
+	}
+}
+
+func TestServerRotatesCertificatesWithoutDroppingRequests(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := SelfSigned(dir, []string{"localhost", "127.0.0.1"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	h := testHandler(t, nil)
+	srv, err := Listen(ServerOptions{Addr: "127.0.0.1:0", CertDir: dir, Handler: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	url := "https://" + srv.Addr().String()
+
+	// Trust both the first CA and the one rotation will create: the client checks
+	// every certificate it is served.
+	pool := x509.NewCertPool()
+	trust := func() {
+		ca, err := os.ReadFile(filepath.Join(dir, CAFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool.AppendCertsFromPEM(ca)
+	}
+	trust()
+	var served sync.Map // serial numbers seen
+	client := &http.Client{Transport: &http.Transport{
+		DisableKeepAlives: true, // a new handshake per request, so rotation is visible
+		TLSClientConfig: &tls.Config{RootCAs: pool, VerifyConnection: func(cs tls.ConnectionState) error {
+			served.Store(cs.PeerCertificates[0].SerialNumber.String(), true)
+			return nil
+		}},
+	}}
+	waitFor(t, "the server", func() bool {
+		resp, err := client.Get(url + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
+
+	var failures, total atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				total.Add(1)
+				resp, err := client.Post(url+"/validate", "application/json", strings.NewReader(review("CREATE", "shop", compliantPod, "")))
+				if err != nil {
+					failures.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					failures.Add(1)
+				}
+			}
+		}()
+	}
+	time.Sleep(200 * time.Millisecond)
+	// Rotate: a new CA and certificate, written as cert-manager would.
+	rotated := t.TempDir()
+	if _, err := SelfSigned(rotated, []string{"localhost", "127.0.0.1"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := os.ReadFile(filepath.Join(rotated, CAFile))
+	pool.AppendCertsFromPEM(ca)
+	for _, f := range []string{KeyFile, CertFile} {
+		b, _ := os.ReadFile(filepath.Join(rotated, f))
+		if err := writeAtomic(filepath.Join(dir, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the rotated certificate", func() bool {
+		n := 0
+		served.Range(func(_, _ any) bool { n++; return true })
+		return n >= 2
+	})
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if failures.Load() != 0 {
+		t.Errorf("%d of %d requests failed across the rotation", failures.Load(), total.Load())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("server: %v", err)
+	}
+}
