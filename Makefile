@@ -38,7 +38,7 @@ demo: build ## Scan test/examples/ with test/demo/config.yaml (or CONFIG=...)
 	  echo; echo "exit status $$status: 0 nothing denied, 1 something denied (expected here), 2 input errors"
 
 .PHONY: test
-test: lint test-rego test-go ## Every test
+test: lint test-rego test-go test-e2e ## Every test
 
 .PHONY: test-rego
 test-rego: $(BIN)/opa
@@ -48,11 +48,18 @@ test-rego: $(BIN)/opa
 test-go:
 	$(GO) test -count=1 ./...
 
+# End-to-end: a real kube-apiserver and etcd (built from module sources by
+# control-plane) through envtest, the real bailiff binary, driven with the real kubectl.
+.PHONY: test-e2e
+test-e2e: control-plane build
+	KUBEBUILDER_ASSETS=$(BIN) BAILIFF_BIN=$(BIN)/bailiff $(GO) test -tags e2e -count=1 ./test/e2e/
+
 .PHONY: lint
 lint: $(BIN)/opa ## gofmt, go vet, opa fmt, opa check --strict
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^test/tools/')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./test/e2e/
 	@unformatted=$$($(BIN)/opa fmt -l policies/); \
 	  if [ -n "$$unformatted" ]; then echo "opa fmt needed: $$unformatted"; exit 1; fi
 	$(BIN)/opa check --strict policies/

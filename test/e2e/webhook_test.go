@@ -1,0 +1,335 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// webhookProcess is `bailiff webhook` running as a user would run it.
+type webhookProcess struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	port    int
+	certDir string
+	logs    *syncBuffer
+	done    chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// startWebhook starts the webhook against the cluster and waits until it is ready.
+func startWebhook(t *testing.T, c *cluster, bin, configFile, certDir string, port int, selfSigned bool) *webhookProcess {
+	t.Helper()
+	args := []string{"webhook", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--cert-dir", certDir,
+		"--kubeconfig", c.kubeconfig, "--config", configFile, "--log-format", "text"}
+	if selfSigned {
+		args = append(args, "--tls-self-signed")
+	}
+	w := &webhookProcess{t: t, cmd: exec.Command(bin, args...), port: port, certDir: certDir, logs: &syncBuffer{}, done: make(chan error, 1)}
+	w.cmd.Stdout, w.cmd.Stderr = w.logs, w.logs
+	must(t, w.cmd.Start())
+	go func() { w.done <- w.cmd.Wait() }()
+	t.Cleanup(w.stop)
+	w.waitReady()
+	return w
+}
+
+func (w *webhookProcess) client() *http.Client {
+	ca, err := os.ReadFile(filepath.Join(w.certDir, "ca.crt"))
+	if err != nil {
+		return nil
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	return &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+}
+
+func (w *webhookProcess) readyz() (int, string) {
+	client := w.client()
+	if client == nil {
+		return 0, ""
+	}
+	resp, err := client.Get(fmt.Sprintf("https://127.0.0.1:%d/readyz", w.port))
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, _ = b.ReadFrom(resp.Body)
+	return resp.StatusCode, b.String()
+}
+
+func (w *webhookProcess) waitReady() {
+	w.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case err := <-w.done:
+			w.t.Fatalf("bailiff webhook exited: %v\n%s", err, w.logs.String())
+		default:
+		}
+		if code, _ := w.readyz(); code == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("bailiff webhook never became ready\n%s", w.logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (w *webhookProcess) stop() {
+	if w.cmd.ProcessState != nil {
+		return
+	}
+	_ = w.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-w.done:
+	case <-time.After(20 * time.Second):
+		_ = w.cmd.Process.Kill()
+		<-w.done
+	}
+	w.cmd.ProcessState = &os.ProcessState{}
+}
+
+// webhookConfigurations registers Bailiff as the API server's mutating and validating
+// webhook at port, trusting caPEM, with the failure policy given.
+func webhookConfigurations(port int, caPEM []byte, failurePolicy string) string {
+	ca := base64.StdEncoding.EncodeToString(caPEM)
+	hook := func(kind, name, path string) string {
+		return fmt.Sprintf(`apiVersion: admissionregistration.k8s.io/v1
+kind: %s
+metadata:
+  name: bailiff
+webhooks:
+  - name: %s.bailiff.io
+    admissionReviewVersions: [v1]
+    sideEffects: None
+    failurePolicy: %s
+    timeoutSeconds: 10
+    clientConfig:
+      url: https://127.0.0.1:%d/%s
+      caBundle: %s
+    namespaceSelector:
+      matchExpressions:
+        - {key: kubernetes.io/metadata.name, operator: NotIn, values: [kube-system]}
+    rules:
+      - apiGroups: ["*"]
+        apiVersions: ["*"]
+        operations: [CREATE, UPDATE]
+        resources: ["*"]
+        scope: "*"
+`, kind, name, failurePolicy, port, path, ca)
+	}
+	return hook("MutatingWebhookConfiguration", "mutate", "mutate") + "---\n" + hook("ValidatingWebhookConfiguration", "validate", "validate")
+}
+
+const e2eConfig = `cluster: {name: e2e, region: %s}
+images:
+  allowedRegistries: [registry.example.com, ghcr.io/acme]
+  unscanned: warn
+resources:
+  require: [requests.cpu, requests.memory, limits.memory]
+  defaults: {requests.cpu: 100m, requests.memory: 128Mi, limits.memory: 256Mi}
+placement:
+  dataClasses:
+    personal: {regions: [eu-west-1, eu-central-1]}
+podSecurity: {level: restricted}
+`
+
+const namespaces = `apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: customers
+  labels: {bailiff.io/data-class: personal}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: app, namespace: shop, labels: {app: x}}
+automountServiceAccountToken: false
+`
+
+// deployment returns a Deployment that passes every policy but what the caller changes.
+func deployment(namespace, name, image string, resources bool, serviceAccount bool) string {
+	res := `
+          resources:
+            requests: {cpu: 50m, memory: 64Mi}
+            limits: {memory: 128Mi}`
+	if !resources {
+		res = ""
+	}
+	sa := `
+      serviceAccountName: app
+      automountServiceAccountToken: false`
+	if !serviceAccount {
+		sa = ""
+	}
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: %s, namespace: %s}
+spec:
+  selector: {matchLabels: {app: %s}}
+  template:
+    metadata: {labels: {app: %s}}
+    spec:%s
+      securityContext: {runAsNonRoot: true, runAsUser: 1000, seccompProfile: {type: RuntimeDefault}}
+      containers:
+        - name: app
+          image: %s%s
+          securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
+`, name, namespace, name, name, sa, image, res)
+}
+
+// TestWebhookOnARealAPIServer is the user's view of admission: kubectl against a real
+// API server with Bailiff registered.
+func TestWebhookOnARealAPIServer(t *testing.T) {
+	c := startCluster(t)
+	bin := bailiffBinary(t)
+	dir := t.TempDir()
+	configFile := filepath.Join(dir, "config", "bailiff.yaml")
+	must(t, os.MkdirAll(filepath.Dir(configFile), 0o755))
+	must(t, os.WriteFile(configFile, []byte(fmt.Sprintf(e2eConfig, "eu-west-1")), 0o644))
+	certDir := filepath.Join(dir, "certs")
+	port := freePort(t)
+	w := startWebhook(t, c, bin, configFile, certDir, port, true)
+	caPEM, err := os.ReadFile(filepath.Join(certDir, "ca.crt"))
+	must(t, err)
+
+	c.mustKubectl(namespaces, "apply", "-f", "-")
+	c.mustKubectl(webhookConfigurations(port, caPEM, "Fail"), "apply", "-f", "-")
+
+	// The API server reads webhook configurations asynchronously: wait until a
+	// refusal shows Bailiff is in the path.
+	waitUntil(t, "the webhook to be called", func() bool {
+		_, errOut, err := c.kubectl(deployment("shop", "probe", "docker.io/library/nginx:1.27", true, true), "apply", "--dry-run=server", "-f", "-")
+		return err != nil && strings.Contains(errOut, "BLF-IMG-001")
+	})
+
+	t.Run("a compliant Deployment is created", func(t *testing.T) {
+		c.mustKubectl(deployment("shop", "web", "registry.example.com/shop/web:1.0", true, true), "apply", "-f", "-")
+	})
+
+	t.Run("an image from an unapproved registry is refused naming the policy", func(t *testing.T) {
+		_, errOut, err := c.kubectl(deployment("shop", "cache", "docker.io/library/redis:7", true, true), "apply", "-f", "-")
+		if err == nil || !strings.Contains(errOut, "denied the request") || !strings.Contains(errOut, "[BLF-IMG-001]") {
+			t.Fatalf("want a refusal naming BLF-IMG-001, got err=%v\n%s", err, errOut)
+		}
+	})
+
+	t.Run("a workload without requests gets the configured defaults", func(t *testing.T) {
+		c.mustKubectl(deployment("shop", "nores", "registry.example.com/shop/web:1.0", false, true), "apply", "-f", "-")
+		var d struct {
+			Spec struct {
+				Template struct {
+					Spec struct {
+						Containers []struct {
+							Resources struct {
+								Requests map[string]string
+								Limits   map[string]string
+							}
+						}
+					}
+				}
+			}
+		}
+		must(t, json.Unmarshal([]byte(c.mustKubectl("", "get", "deployment", "nores", "-n", "shop", "-o", "json")), &d))
+		r := d.Spec.Template.Spec.Containers[0].Resources
+		if r.Requests["cpu"] != "100m" || r.Requests["memory"] != "128Mi" || r.Limits["memory"] != "256Mi" {
+			t.Errorf("resources = %+v", r)
+		}
+	})
+
+	t.Run("personal data is pinned to its regions", func(t *testing.T) {
+		c.mustKubectl(strings.Replace(deployment("customers", "crm", "registry.example.com/crm/api:2.0", true, false), "    spec:\n", "    spec:\n      automountServiceAccountToken: false\n", 1), "apply", "-f", "-")
+		out := c.mustKubectl("", "get", "deployment", "crm", "-n", "customers", "-o", "jsonpath={.spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0]}")
+		if !strings.Contains(out, "topology.kubernetes.io/region") || !strings.Contains(out, "eu-west-1") || !strings.Contains(out, "eu-central-1") {
+			t.Errorf("affinity = %s", out)
+		}
+	})
+
+	t.Run("cluster-admin for a user is refused", func(t *testing.T) {
+		_, errOut, err := c.kubectl("", "create", "clusterrolebinding", "contractor", "--clusterrole=cluster-admin", "--user=jane@contractor.example")
+		if err == nil || !strings.Contains(errOut, "[BLF-RBAC-002]") {
+			t.Fatalf("want a refusal naming BLF-RBAC-002, got err=%v\n%s", err, errOut)
+		}
+	})
+
+	t.Run("a warn policy prints Warning: and the object is created", func(t *testing.T) {
+		_, errOut, err := c.kubectl(deployment("shop", "shared-sa", "registry.example.com/shop/web:1.0", true, false), "apply", "-f", "-")
+		if err != nil {
+			t.Fatalf("a warned object must be created: %v\n%s", err, errOut)
+		}
+		if !strings.Contains(errOut, "Warning: [BLF-RBAC-008]") {
+			t.Errorf("kubectl printed no Warning: [BLF-RBAC-008]:\n%s", errOut)
+		}
+		c.mustKubectl("", "get", "deployment", "shared-sa", "-n", "shop")
+	})
+
+	t.Run("a config edit changes the next decision without a restart", func(t *testing.T) {
+		must(t, os.WriteFile(configFile, []byte(fmt.Sprintf(e2eConfig, "us-east-1")), 0o644))
+		waitUntil(t, "the new region to apply", func() bool {
+			_, errOut, err := c.kubectl(deployment("customers", "crm2", "registry.example.com/crm/api:2.0", true, false), "apply", "--dry-run=server", "-f", "-")
+			return err != nil && strings.Contains(errOut, "[BLF-GEO-002]")
+		})
+		if _, body := w.readyz(); !strings.Contains(body, "serving policy set") {
+			t.Errorf("readyz = %q", body)
+		}
+	})
+
+	t.Run("with the webhook stopped the failure policy decides", func(t *testing.T) {
+		w.stop()
+		_, errOut, err := c.kubectl("", "create", "configmap", "while-down", "-n", "shop")
+		if err == nil || !strings.Contains(errOut, "failed calling webhook") {
+			t.Fatalf("failurePolicy Fail must refuse while the webhook is down, got err=%v\n%s", err, errOut)
+		}
+		c.mustKubectl(webhookConfigurations(port, caPEM, "Ignore"), "apply", "-f", "-")
+		waitUntil(t, "failurePolicy Ignore to apply", func() bool {
+			_, _, err := c.kubectl("", "create", "configmap", "while-down-ignored", "-n", "shop")
+			return err == nil
+		})
+	})
+}
+
+// waitUntil retries cond until it holds; the API server and the webhook apply changes
+// asynchronously. It waits for an event and asserts nothing about its duration.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("gave up waiting for %s", what)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
