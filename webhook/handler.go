@@ -36,10 +36,12 @@ const (
 	Ignore FailurePolicy = "Ignore" // allow it unchanged: admission keeps working
 )
 
-// NamespaceLookup finds what policies may know of a namespace, from a cache: the webhook
+// ClusterContext is what policies may know of the cluster, from caches: the webhook
 // never calls the API server per request.
-type NamespaceLookup interface {
+type ClusterContext interface {
 	Namespace(name string) (*input.Namespace, bool)
+	// StorageClasses by name, as objects; asked only for PersistentVolumeClaims.
+	StorageClasses() map[string]map[string]any
 }
 
 // ImageLookup fills input.context.images for the image references of a request.
@@ -57,12 +59,12 @@ func UnscannedWithoutScanner(_ context.Context, refs []string) map[string]input.
 // Options configure a Handler.
 type Options struct {
 	Engine           *policy.Engine
-	Namespaces       NamespaceLookup // nil: no namespace context
-	Images           ImageLookup     // nil: UnscannedWithoutScanner
-	ExemptNamespaces []string        // allowed without evaluation
-	ValidateFailure  FailurePolicy   // default Fail
-	MutateFailure    FailurePolicy   // default Ignore
-	Timeout          time.Duration   // evaluation budget per request; default 3s
+	Cluster          ClusterContext // nil: no namespace or storage class context
+	Images           ImageLookup    // nil: UnscannedWithoutScanner
+	ExemptNamespaces []string       // allowed without evaluation
+	ValidateFailure  FailurePolicy  // default Fail
+	MutateFailure    FailurePolicy  // default Ignore
+	Timeout          time.Duration  // evaluation budget per request; default 3s
 	Metrics          *Metrics
 	Logger           *slog.Logger
 }
@@ -226,9 +228,14 @@ func (h *Handler) policyInput(ctx context.Context, in input.Request) (*input.Inp
 		Mode:    input.ModeAdmission,
 		Cluster: input.Cluster{Name: cluster.Name, Region: cluster.Region, Labels: cluster.Labels},
 	}
-	if h.opts.Namespaces != nil && in.Namespace != "" {
-		if ns, ok := h.opts.Namespaces.Namespace(in.Namespace); ok {
-			c.Namespace = ns
+	if h.opts.Cluster != nil {
+		if in.Namespace != "" {
+			if ns, ok := h.opts.Cluster.Namespace(in.Namespace); ok {
+				c.Namespace = ns
+			}
+		}
+		if in.Kind.Kind == "PersistentVolumeClaim" {
+			c.StorageClasses = h.opts.Cluster.StorageClasses()
 		}
 	}
 	if refs := input.ContainerImages(in.Object, in.Kind.Kind); len(refs) > 0 {
@@ -304,13 +311,33 @@ func (h *Handler) mutate(ctx context.Context, req *admissionv1.AdmissionRequest,
 	if len(m.Patches) == 0 {
 		return decision{resp, "allowed"}, nil
 	}
-	patch, err := policy.JSONPatch(m.Patches)
+	patch, err := policy.JSONPatch(append(m.Patches, mutatedByPatch(in.Object, m.Patches)))
 	if err != nil {
 		return decision{}, err
 	}
 	jsonPatch := admissionv1.PatchTypeJSONPatch
 	resp.Patch, resp.PatchType = patch, &jsonPatch
 	return decision{resp, "mutated"}, nil
+}
+
+// MutatedByAnnotation records on an object which policies changed it at admission, so
+// anyone reading the object can see why it differs from its manifest.
+const MutatedByAnnotation = "bailiff.io/mutated-by"
+
+// mutatedByPatch sets MutatedByAnnotation to the ids of the policies that patched.
+func mutatedByPatch(obj map[string]any, patches []policy.Patch) policy.Patch {
+	var ids []string
+	for _, p := range patches {
+		if !slices.Contains(ids, p.Policy) {
+			ids = append(ids, p.Policy)
+		}
+	}
+	value := strings.Join(ids, ",")
+	meta, _ := obj["metadata"].(map[string]any)
+	if _, ok := meta["annotations"].(map[string]any); !ok {
+		return policy.Patch{Op: "add", Path: "/metadata/annotations", Value: map[string]any{MutatedByAnnotation: value}}
+	}
+	return policy.Patch{Op: "add", Path: "/metadata/annotations/" + strings.ReplaceAll(MutatedByAnnotation, "/", "~1"), Value: value}
 }
 
 // failed answers a request whose policies could not be evaluated, by the endpoint's

@@ -17,12 +17,14 @@ import (
 	"github.com/bailiff/bailiff/pkg/policy"
 )
 
-type fakeNamespaces map[string]*input.Namespace
+type fakeCluster map[string]*input.Namespace
 
-func (f fakeNamespaces) Namespace(name string) (*input.Namespace, bool) {
+func (f fakeCluster) Namespace(name string) (*input.Namespace, bool) {
 	ns, ok := f[name]
 	return ns, ok
 }
+
+func (f fakeCluster) StorageClasses() map[string]map[string]any { return nil }
 
 func testEngine(t testing.TB) *policy.Engine {
 	t.Helper()
@@ -41,7 +43,7 @@ func testHandler(t testing.TB, mutate func(*Options)) *Handler {
 	t.Helper()
 	opts := Options{
 		Engine: testEngine(t),
-		Namespaces: fakeNamespaces{
+		Cluster: fakeCluster{
 			"customers": {Name: "customers", Labels: map[string]string{"bailiff.io/data-class": "personal"}},
 		},
 		ExemptNamespaces: []string{"kube-system"},
@@ -162,6 +164,10 @@ func TestMutateReturnsAnIdempotentJSONPatch(t *testing.T) {
 	patched, err := policy.ApplyPatches(obj, patches)
 	if err != nil {
 		t.Fatal(err)
+	}
+	meta := patched["metadata"].(map[string]any)
+	if got := meta["annotations"].(map[string]any)[MutatedByAnnotation]; got != "BLF-RES-003" {
+		t.Errorf("%s = %v", MutatedByAnnotation, got)
 	}
 	b, _ := json.Marshal(patched)
 	_, again := post(t, h.Mutate(), review("CREATE", "shop", string(b), ""))
@@ -296,4 +302,3 @@ func FuzzValidate(f *testing.F) {
 		}
 	})
 }
-

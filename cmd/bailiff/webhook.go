@@ -58,23 +58,23 @@ fails keeps the running one serving.`,
 				return &exitError{code: exitUsage, err: err}
 			}
 			reloader.SetEngine(engine)
-			var namespaces *webhook.NamespaceCache
+			var clusterCache *webhook.ClusterCache
 			if !noCluster {
 				cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
 					&clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig, Precedence: clientcmd.NewDefaultClientConfigLoadingRules().Precedence},
 					&clientcmd.ConfigOverrides{}).ClientConfig()
 				if err != nil {
-					return fmt.Errorf("connect to the API server for the namespace cache (or run with --no-cluster): %w", err)
+					return fmt.Errorf("connect to the API server for the namespace and storage class caches (or run with --no-cluster): %w", err)
 				}
 				client, err := kubernetes.NewForConfig(cfg)
 				if err != nil {
 					return err
 				}
-				namespaces = webhook.NewNamespaceCache(client, 10*time.Minute)
+				clusterCache = webhook.NewClusterCache(client, 10*time.Minute)
 			}
 			handler := webhook.NewHandler(webhook.Options{
 				Engine:           engine,
-				Namespaces:       lookupOrNil(namespaces),
+				Cluster:          clusterContextOrNil(clusterCache),
 				ExemptNamespaces: exemptNamespaces,
 				ValidateFailure:  webhook.FailurePolicy(validateFailure),
 				MutateFailure:    webhook.FailurePolicy(mutateFailure),
@@ -85,8 +85,8 @@ fails keeps the running one serving.`,
 			server, err := webhook.Listen(webhook.ServerOptions{
 				Addr: addr, CertDir: certDir, Handler: handler, Logger: logger,
 				Ready: func() (bool, string) {
-					if namespaces != nil && !namespaces.Synced() {
-						return false, "namespace cache not synced yet"
+					if clusterCache != nil && !clusterCache.Synced() {
+						return false, "namespace and storage class caches not synced yet"
 					}
 					return true, reloader.Status()
 				},
@@ -95,8 +95,8 @@ fails keeps the running one serving.`,
 				return err
 			}
 			g, ctx := errgroup.WithContext(ctx)
-			if namespaces != nil {
-				g.Go(func() error { return namespaces.Start(ctx) })
+			if clusterCache != nil {
+				g.Go(func() error { return clusterCache.Start(ctx) })
 			}
 			g.Go(func() error { return reloader.Watch(ctx) })
 			g.Go(func() error { return server.Run(ctx) })
@@ -112,8 +112,8 @@ fails keeps the running one serving.`,
 	f.StringVar(&certDir, "cert-dir", "/etc/bailiff/tls", "directory holding tls.crt and tls.key (reloaded when they change)")
 	f.BoolVar(&selfSigned, "tls-self-signed", false, "generate a CA and serving certificate into --cert-dir (the CA is written as ca.crt)")
 	f.StringSliceVar(&tlsHosts, "tls-host", []string{"localhost", "127.0.0.1"}, "DNS names and IPs the self-signed certificate covers")
-	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig for the namespace cache (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
-	f.BoolVar(&noCluster, "no-cluster", false, "run without an API server: no namespace context (for benchmarks and local tests)")
+	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig for the namespace and storage class caches (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
+	f.BoolVar(&noCluster, "no-cluster", false, "run without an API server: no namespace or storage class context (for benchmarks and local tests)")
 	f.StringSliceVar(&exemptNamespaces, "exempt-namespaces", defaultExemptNamespaces(), "namespaces allowed without evaluation")
 	f.StringVar(&validateFailure, "validate-failure-policy", string(webhook.Fail), "when validation cannot be evaluated: Fail (refuse) or Ignore (allow)")
 	f.StringVar(&mutateFailure, "mutate-failure-policy", string(webhook.Ignore), "when mutation cannot be evaluated: Fail (refuse) or Ignore (allow unchanged)")
@@ -131,7 +131,7 @@ func defaultExemptNamespaces() []string {
 	return out
 }
 
-func lookupOrNil(c *webhook.NamespaceCache) webhook.NamespaceLookup {
+func clusterContextOrNil(c *webhook.ClusterCache) webhook.ClusterContext {
 	if c == nil {
 		return nil
 	}

@@ -261,7 +261,11 @@ func TestWebhookOnARealAPIServer(t *testing.T) {
 				}
 			}
 		}
-		must(t, json.Unmarshal([]byte(c.mustKubectl("", "get", "deployment", "nores", "-n", "shop", "-o", "json")), &d))
+		raw := c.mustKubectl("", "get", "deployment", "nores", "-n", "shop", "-o", "json")
+		must(t, json.Unmarshal([]byte(raw), &d))
+		if !strings.Contains(raw, `"bailiff.io/mutated-by": "BLF-RES-003"`) {
+			t.Errorf("the object must say which policy changed it")
+		}
 		r := d.Spec.Template.Spec.Containers[0].Resources
 		if r.Requests["cpu"] != "100m" || r.Requests["memory"] != "128Mi" || r.Limits["memory"] != "256Mi" {
 			t.Errorf("resources = %+v", r)
@@ -274,6 +278,30 @@ func TestWebhookOnARealAPIServer(t *testing.T) {
 		if !strings.Contains(out, "topology.kubernetes.io/region") || !strings.Contains(out, "eu-west-1") || !strings.Contains(out, "eu-central-1") {
 			t.Errorf("affinity = %s", out)
 		}
+	})
+
+	t.Run("personal data volumes must use a storage class that stays in the regions", func(t *testing.T) {
+		c.mustKubectl(`apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: eu-ssd}
+provisioner: example.com/csi
+allowedTopologies:
+  - matchLabelExpressions: [{key: topology.kubernetes.io/region, values: [eu-west-1]}]
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: anywhere}
+provisioner: example.com/csi
+`, "apply", "-f", "-")
+		pvc := func(name, class string) string {
+			return fmt.Sprintf("apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: %s, namespace: customers}\nspec: {storageClassName: %s, accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}\n", name, class)
+		}
+		// The webhook learns of new StorageClasses from its informer: wait for it.
+		waitUntil(t, "the storage classes to reach the webhook", func() bool {
+			_, errOut, err := c.kubectl(pvc("exports", "anywhere"), "apply", "--dry-run=server", "-f", "-")
+			return err != nil && strings.Contains(errOut, "[BLF-GEO-004]") && strings.Contains(errOut, "no allowedTopologies")
+		})
+		c.mustKubectl(pvc("backups", "eu-ssd"), "apply", "-f", "-")
 	})
 
 	t.Run("cluster-admin for a user is refused", func(t *testing.T) {
