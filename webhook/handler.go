@@ -248,19 +248,30 @@ func (h *Handler) exempt(namespace string) bool {
 	return namespace != "" && slices.Contains(h.opts.ExemptNamespaces, namespace)
 }
 
-func (h *Handler) validate(ctx context.Context, req *admissionv1.AdmissionRequest, in input.Request) (decision, error) {
-	if h.exempt(req.Namespace) {
-		return decision{allowed(), "exempt"}, nil
-	}
+// evaluate gathers the request's context and runs eval within the evaluation budget,
+// timing it.
+func (h *Handler) evaluate(ctx context.Context, endpoint string, in input.Request, eval func(context.Context, *input.Input) error) error {
 	ctx, cancel := context.WithTimeout(ctx, h.opts.Timeout)
 	defer cancel()
 	pin, err := h.policyInput(ctx, in)
 	if err != nil {
-		return decision{}, badRequest{err}
+		return badRequest{err}
 	}
 	start := time.Now()
-	res, err := h.opts.Engine.Evaluate(ctx, pin)
-	h.opts.Metrics.evaluationTime.WithLabelValues("validate").Observe(time.Since(start).Seconds())
+	err = eval(ctx, pin)
+	h.opts.Metrics.evaluationTime.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())
+	return err
+}
+
+func (h *Handler) validate(ctx context.Context, req *admissionv1.AdmissionRequest, in input.Request) (decision, error) {
+	if h.exempt(req.Namespace) {
+		return decision{allowed(), "exempt"}, nil
+	}
+	var res *policy.Result
+	err := h.evaluate(ctx, "validate", in, func(ctx context.Context, pin *input.Input) (err error) {
+		res, err = h.opts.Engine.Evaluate(ctx, pin)
+		return err
+	})
 	if err != nil {
 		return decision{}, err
 	}
@@ -295,15 +306,11 @@ func (h *Handler) mutate(ctx context.Context, req *admissionv1.AdmissionRequest,
 	if h.exempt(req.Namespace) {
 		return decision{allowed(), "exempt"}, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, h.opts.Timeout)
-	defer cancel()
-	pin, err := h.policyInput(ctx, in)
-	if err != nil {
-		return decision{}, badRequest{err}
-	}
-	start := time.Now()
-	m, err := h.opts.Engine.Mutate(ctx, pin)
-	h.opts.Metrics.evaluationTime.WithLabelValues("mutate").Observe(time.Since(start).Seconds())
+	var m *policy.Mutation
+	err := h.evaluate(ctx, "mutate", in, func(ctx context.Context, pin *input.Input) (err error) {
+		m, err = h.opts.Engine.Mutate(ctx, pin)
+		return err
+	})
 	if err != nil {
 		return decision{}, err
 	}

@@ -15,6 +15,60 @@ import (
 	"github.com/bailiff/bailiff/pkg/input"
 )
 
+func benchEngine(b *testing.B) *Engine {
+	b.Helper()
+	cfg, err := config.Load("../../test/demo/config.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := New(context.Background(), Options{Config: cfg, SkipTests: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return e
+}
+
+// BenchmarkEvaluateDeployment is the number: a typical compliant
+// three-container Deployment against the whole library (validation), input built.
+func BenchmarkEvaluateDeployment(b *testing.B) {
+	e := benchEngine(b)
+	in := benchDeploymentInput(b)
+	ctx := context.Background()
+	res, err := e.Evaluate(ctx, in)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(res.ByEnforcement(Deny)) > 0 {
+		b.Fatalf("the benchmark Deployment must be compliant: %+v", res.Violations)
+	}
+	b.ReportMetric(float64(res.Evaluated), "policies")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := e.Evaluate(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAdmitDeployment is the whole per-object cost at admission: build the input,
+// mutate, validate.
+func BenchmarkAdmitDeployment(b *testing.B) {
+	e := benchEngine(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		in := benchDeploymentInput(b)
+		if _, err := e.Mutate(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := e.Evaluate(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkFamilies splits BenchmarkEvaluateDeployment's cost by policy family: each
 // sub-benchmark evaluates one family's validating policies (plus the shared container
 // list) in one query, as the engine does, against the same compliant three-container

@@ -14,7 +14,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,8 +21,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
 // assetsDir returns the directory holding kube-apiserver, etcd and kubectl,
@@ -83,74 +80,26 @@ func TestControlPlaneSmoke(t *testing.T) {
 	wantKube := pinnedVersion(t, "kube", "k8s.io/kubernetes")
 	wantEtcd := pinnedVersion(t, "etcd", "go.etcd.io/etcd/server/v3")
 
-	kubectl := filepath.Join(assets, "kubectl")
-	if real, err := filepath.EvalSymlinks(kubectl); err != nil || strings.HasPrefix(real, "/usr/") {
-		t.Fatalf("refusing to use %s (resolves to %q, err %v): the test must run the kubectl built by `make control-plane`", kubectl, real, err)
+	if real, err := filepath.EvalSymlinks(filepath.Join(assets, "kubectl")); err != nil || strings.HasPrefix(real, "/usr/") {
+		t.Fatalf("refusing to use %s (err %v): the test must run the kubectl built by `make control-plane`", real, err)
 	}
-
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	// Environment for the child processes: no inherited kubeconfig.
-	var childEnv []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "KUBECONFIG=") {
-			childEnv = append(childEnv, kv)
-		}
-	}
-
-	// etcd must be the pinned release (kube-apiserver is checked through the
-	// server version below).
-	etcdOut := string(run(t, ctx, childEnv, filepath.Join(assets, "etcd"), "--version"))
+	// etcd must be the pinned release (kube-apiserver is checked through the server
+	// version below).
+	etcdOut := string(run(t, ctx, os.Environ(), filepath.Join(assets, "etcd"), "--version"))
 	if !strings.Contains(etcdOut, "etcd Version: "+strings.TrimPrefix(wantEtcd, "v")+"\n") {
 		t.Fatalf("etcd --version = %q, want etcd Version: %s", etcdOut, wantEtcd)
 	}
 
-	env := &envtest.Environment{BinaryAssetsDirectory: assets}
-	// Explicit paths: TEST_ASSET_* variables must not swap in other binaries.
-	env.ControlPlane.GetAPIServer().Path = filepath.Join(assets, "kube-apiserver")
-	env.ControlPlane.Etcd = &envtest.Etcd{Path: filepath.Join(assets, "etcd")}
-	env.ControlPlane.KubectlPath = kubectl
-
-	start := time.Now()
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting envtest control plane from %s: %v (run `make control-plane` if the binaries are stale)", assets, err)
-	}
-	t.Logf("envtest control plane started in %s (apiserver %s)", time.Since(start).Round(time.Millisecond), cfg.Host)
-	t.Cleanup(func() {
-		stop := time.Now()
-		if err := env.Stop(); err != nil {
-			t.Errorf("stopping envtest: %v", err)
-		}
-		t.Logf("envtest control plane stopped in %s", time.Since(stop).Round(time.Millisecond))
-	})
-
-	admin, err := env.AddUser(envtest.User{Name: "bailiff-smoke-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatalf("adding admin user: %v", err)
-	}
-	kubeconfigData, err := admin.KubeConfig()
-	if err != nil {
-		t.Fatalf("admin kubeconfig: %v", err)
-	}
-	tmp := t.TempDir()
-	kubeconfig := filepath.Join(tmp, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, kubeconfigData, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	kubectlEnv := append(childEnv, "KUBECONFIG="+kubeconfig)
-	k := func(args ...string) []byte {
-		t.Helper()
-		return run(t, ctx, kubectlEnv, kubectl, append([]string{"--kubeconfig", kubeconfig, "--cache-dir", filepath.Join(tmp, "cache")}, args...)...)
-	}
-
+	c := startCluster(t)
 	var version struct {
 		ClientVersion struct{ GitVersion string } `json:"clientVersion"`
 		ServerVersion struct{ GitVersion string } `json:"serverVersion"`
 	}
-	out := k("version", "-o", "json")
-	if err := json.Unmarshal(out, &version); err != nil {
+	out := c.mustKubectl("", "version", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &version); err != nil {
 		t.Fatalf("kubectl version -o json: %v\n%s", err, out)
 	}
 	t.Logf("kubectl %s, kube-apiserver %s, etcd %s", version.ClientVersion.GitVersion, version.ServerVersion.GitVersion, wantEtcd)
@@ -161,11 +110,9 @@ func TestControlPlaneSmoke(t *testing.T) {
 		t.Errorf("client gitVersion = %q, want %q", version.ClientVersion.GitVersion, wantKube)
 	}
 
-	out = k("create", "namespace", "smoke")
-	if got := strings.TrimSpace(string(out)); got != "namespace/smoke created" {
+	if got := strings.TrimSpace(c.mustKubectl("", "create", "namespace", "smoke")); got != "namespace/smoke created" {
 		t.Errorf("kubectl create namespace smoke: %q", got)
 	}
-
 	var ns struct {
 		Kind     string `json:"kind"`
 		Metadata struct {
@@ -176,11 +123,11 @@ func TestControlPlaneSmoke(t *testing.T) {
 			Phase string `json:"phase"`
 		} `json:"status"`
 	}
-	out = k("get", "ns", "smoke", "-o", "json")
-	if err := json.Unmarshal(out, &ns); err != nil {
+	out = c.mustKubectl("", "get", "ns", "smoke", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &ns); err != nil {
 		t.Fatalf("kubectl get ns smoke -o json: %v\n%s", err, out)
 	}
 	if ns.Kind != "Namespace" || ns.Metadata.Name != "smoke" || ns.Metadata.UID == "" || ns.Status.Phase != "Active" {
-		t.Fatalf("unexpected namespace: %s", fmt.Sprintf("%+v", ns))
+		t.Fatalf("unexpected namespace: %+v", ns)
 	}
 }

@@ -5,9 +5,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -18,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bailiff/bailiff/test/kube"
 )
 
 // webhookProcess is `bailiff webhook` running as a user would run it.
@@ -46,7 +45,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 func startWebhook(t *testing.T, c *cluster, bin, configFile, certDir string, port int, selfSigned bool) *webhookProcess {
 	t.Helper()
 	args := []string{"webhook", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--cert-dir", certDir,
-		"--kubeconfig", c.kubeconfig, "--config", configFile, "--log-format", "text"}
+		"--kubeconfig", c.Kubeconfig, "--config", configFile, "--log-format", "text"}
 	if selfSigned {
 		args = append(args, "--tls-self-signed")
 	}
@@ -59,29 +58,12 @@ func startWebhook(t *testing.T, c *cluster, bin, configFile, certDir string, por
 	return w
 }
 
-func (w *webhookProcess) client() *http.Client {
-	ca, err := os.ReadFile(filepath.Join(w.certDir, "ca.crt"))
-	if err != nil {
-		return nil
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca)
-	return &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-}
-
 func (w *webhookProcess) readyz() (int, string) {
-	client := w.client()
-	if client == nil {
-		return 0, ""
-	}
-	resp, err := client.Get(fmt.Sprintf("https://127.0.0.1:%d/readyz", w.port))
+	code, body, err := kube.Readyz(w.port, w.certDir)
 	if err != nil {
 		return 0, err.Error()
 	}
-	defer resp.Body.Close()
-	var b bytes.Buffer
-	_, _ = b.ReadFrom(resp.Body)
-	return resp.StatusCode, b.String()
+	return code, body
 }
 
 func (w *webhookProcess) waitReady() {
@@ -115,38 +97,6 @@ func (w *webhookProcess) stop() {
 		<-w.done
 	}
 	w.cmd.ProcessState = &os.ProcessState{}
-}
-
-// webhookConfigurations registers Bailiff as the API server's mutating and validating
-// webhook at port, trusting caPEM, with the failure policy given.
-func webhookConfigurations(port int, caPEM []byte, failurePolicy string) string {
-	ca := base64.StdEncoding.EncodeToString(caPEM)
-	hook := func(kind, name, path string) string {
-		return fmt.Sprintf(`apiVersion: admissionregistration.k8s.io/v1
-kind: %s
-metadata:
-  name: bailiff
-webhooks:
-  - name: %s.bailiff.io
-    admissionReviewVersions: [v1]
-    sideEffects: None
-    failurePolicy: %s
-    timeoutSeconds: 10
-    clientConfig:
-      url: https://127.0.0.1:%d/%s
-      caBundle: %s
-    namespaceSelector:
-      matchExpressions:
-        - {key: kubernetes.io/metadata.name, operator: NotIn, values: [kube-system]}
-    rules:
-      - apiGroups: ["*"]
-        apiVersions: ["*"]
-        operations: [CREATE, UPDATE]
-        resources: ["*"]
-        scope: "*"
-`, kind, name, failurePolicy, port, path, ca)
-	}
-	return hook("MutatingWebhookConfiguration", "mutate", "mutate") + "---\n" + hook("ValidatingWebhookConfiguration", "validate", "validate")
 }
 
 const e2eConfig = `cluster: {name: e2e, region: %s}
@@ -225,7 +175,7 @@ func TestWebhookOnARealAPIServer(t *testing.T) {
 	must(t, err)
 
 	c.mustKubectl(namespaces, "apply", "-f", "-")
-	c.mustKubectl(webhookConfigurations(port, caPEM, "Fail"), "apply", "-f", "-")
+	c.mustKubectl(kube.WebhookConfigurations(port, caPEM, "Fail", "Fail"), "apply", "-f", "-")
 
 	// The API server reads webhook configurations asynchronously: wait until a
 	// refusal shows Bailiff is in the path.
@@ -339,7 +289,7 @@ provisioner: example.com/csi
 		if err == nil || !strings.Contains(errOut, "failed calling webhook") {
 			t.Fatalf("failurePolicy Fail must refuse while the webhook is down, got err=%v\n%s", err, errOut)
 		}
-		c.mustKubectl(webhookConfigurations(port, caPEM, "Ignore"), "apply", "-f", "-")
+		c.mustKubectl(kube.WebhookConfigurations(port, caPEM, "Ignore", "Ignore"), "apply", "-f", "-")
 		waitUntil(t, "failurePolicy Ignore to apply", func() bool {
 			_, _, err := c.kubectl("", "create", "configmap", "while-down-ignored", "-n", "shop")
 			return err == nil
@@ -347,17 +297,8 @@ provisioner: example.com/csi
 	})
 }
 
-// waitUntil retries cond until it holds; the API server and the webhook apply changes
-// asynchronously. It waits for an event and asserts nothing about its duration.
+// waitUntil waits for an asynchronous change to take effect.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("gave up waiting for %s", what)
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
+	must(t, kube.WaitFor(context.Background(), what, cond))
 }

@@ -8,14 +8,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,11 +19,9 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
-
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/bailiff/bailiff/pkg/manifest"
+	"github.com/bailiff/bailiff/test/kube"
 )
 
 func main() {
@@ -61,29 +55,13 @@ func run(ctx context.Context, o options) error {
 	if err := os.MkdirAll(o.dir, 0o755); err != nil {
 		return err
 	}
-	env := &envtest.Environment{BinaryAssetsDirectory: o.assets}
-	env.ControlPlane.GetAPIServer().Path = filepath.Join(o.assets, "kube-apiserver")
-	env.ControlPlane.Etcd = &envtest.Etcd{Path: filepath.Join(o.assets, "etcd")}
-	env.ControlPlane.KubectlPath = filepath.Join(o.assets, "kubectl")
-	if _, err := env.Start(); err != nil {
-		return fmt.Errorf("start the control plane (run make control-plane): %w", err)
-	}
-	defer env.Stop()
-	admin, err := env.AddUser(envtest.User{Name: "demo-admin", Groups: []string{"system:masters"}}, nil)
+	c, err := kube.Start(o.assets, o.dir)
 	if err != nil {
 		return err
 	}
-	kubeconfigData, err := admin.KubeConfig()
-	if err != nil {
-		return err
-	}
-	kubeconfig := filepath.Join(o.dir, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, kubeconfigData, 0o600); err != nil {
-		return err
-	}
-	k := kubectl{bin: filepath.Join(o.assets, "kubectl"), kubeconfig: kubeconfig, cache: filepath.Join(o.dir, "cache")}
+	defer c.Stop()
 
-	port, err := freePort()
+	port, err := kube.FreePort()
 	if err != nil {
 		return err
 	}
@@ -94,28 +72,31 @@ func run(ctx context.Context, o options) error {
 	}
 	defer logFile.Close()
 	webhook := exec.Command(o.bailiff, "webhook", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--cert-dir", certDir,
-		"--tls-self-signed", "--kubeconfig", kubeconfig, "--config", o.config, "--log-format", "text")
+		"--tls-self-signed", "--kubeconfig", c.Kubeconfig, "--config", o.config, "--log-format", "text")
 	webhook.Stdout, webhook.Stderr = logFile, logFile
 	if err := webhook.Start(); err != nil {
 		return err
 	}
 	defer func() { _ = webhook.Process.Signal(os.Interrupt); _ = webhook.Wait() }()
-	if err := waitReady(ctx, port, certDir); err != nil {
+	if err := kube.WaitFor(ctx, "the webhook to be ready", func() bool {
+		code, _, _ := kube.Readyz(port, certDir)
+		return code == http.StatusOK
+	}); err != nil {
 		return fmt.Errorf("%w (see %s)", err, logFile.Name())
 	}
 	caPEM, err := os.ReadFile(filepath.Join(certDir, "ca.crt"))
 	if err != nil {
 		return err
 	}
-	if _, stderr, err := k.run(webhookConfigurations(port, caPEM), "apply", "-f", "-"); err != nil {
+	if _, stderr, err := c.Kubectl(kube.WebhookConfigurations(port, caPEM, "Ignore", "Fail"), "apply", "-f", "-"); err != nil {
 		return fmt.Errorf("register the webhook: %v: %s", err, stderr)
 	}
-	if err := waitWebhookCalled(ctx, k); err != nil {
+	if err := c.WaitWebhookCalled(ctx, "default"); err != nil {
 		return err
 	}
 
 	var report bytes.Buffer
-	if err := applyExamples(&report, k, o.examples); err != nil {
+	if err := applyExamples(&report, c, o.examples); err != nil {
 		return err
 	}
 	fmt.Fprintf(&report, `
@@ -125,7 +106,7 @@ The cluster keeps running. Try it:
   %s get deployment checkout -n shop -o jsonpath='{.metadata.annotations}'
 Webhook log: %s
 Stop it with: make demo-down
-`, kubeconfig, k.bin, k.bin, logFile.Name())
+`, c.Kubeconfig, c.KubectlPath(), c.KubectlPath(), logFile.Name())
 	if err := os.WriteFile(filepath.Join(o.dir, "report.txt"), report.Bytes(), 0o644); err != nil {
 		return err
 	}
@@ -138,7 +119,7 @@ Stop it with: make demo-down
 
 // applyExamples applies every document of the examples, one at a time, and writes
 // what admission did to each.
-func applyExamples(w io.Writer, k kubectl, dir string) error {
+func applyExamples(w io.Writer, c *kube.Cluster, dir string) error {
 	paths, err := manifest.Files([]string{dir})
 	if err != nil {
 		return err
@@ -154,7 +135,7 @@ func applyExamples(w io.Writer, k kubectl, dir string) error {
 			return err
 		}
 		name := describe(o.Object)
-		stdout, stderr, err := k.run(doc, "apply", "-f", "-", "-o", `jsonpath={.metadata.annotations.bailiff\.io/mutated-by}`)
+		stdout, stderr, err := c.Kubectl(doc, "apply", "-f", "-", "-o", `jsonpath={.metadata.annotations.bailiff\.io/mutated-by}`)
 		warnings := warningLines(stderr)
 		switch {
 		case err != nil:
@@ -215,95 +196,4 @@ func refusalLines(stderr string) []string {
 		}
 	}
 	return out
-}
-
-type kubectl struct{ bin, kubeconfig, cache string }
-
-func (k kubectl) run(stdin string, args ...string) (string, string, error) {
-	cmd := exec.Command(k.bin, append([]string{"--kubeconfig", k.kubeconfig, "--cache-dir", k.cache}, args...)...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	return out.String(), errOut.String(), err
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func waitReady(ctx context.Context, port int, certDir string) error {
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if ca, err := os.ReadFile(filepath.Join(certDir, "ca.crt")); err == nil {
-			pool := x509.NewCertPool()
-			pool.AppendCertsFromPEM(ca)
-			client := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-			if resp, err := client.Get(fmt.Sprintf("https://127.0.0.1:%d/readyz", port)); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					return nil
-				}
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	return errors.New("the webhook did not become ready")
-}
-
-// waitWebhookCalled waits until the API server sends requests to the webhook: it reads
-// webhook configurations asynchronously.
-func waitWebhookCalled(ctx context.Context, k kubectl) error {
-	probe := "apiVersion: v1\nkind: Pod\nmetadata: {name: probe, namespace: default}\nspec: {containers: [{name: a, image: docker.io/library/busybox:1}]}\n"
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if _, stderr, err := k.run(probe, "apply", "--dry-run=server", "-f", "-"); err != nil && strings.Contains(stderr, "[BLF-") {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-	return errors.New("the API server never called the webhook")
-}
-
-func webhookConfigurations(port int, caPEM []byte) string {
-	ca := base64.StdEncoding.EncodeToString(caPEM)
-	hook := func(kind, name, failurePolicy string) string {
-		return fmt.Sprintf(`apiVersion: admissionregistration.k8s.io/v1
-kind: %s
-metadata:
-  name: bailiff
-webhooks:
-  - name: %s.bailiff.io
-    admissionReviewVersions: [v1]
-    sideEffects: None
-    failurePolicy: %s
-    timeoutSeconds: 10
-    clientConfig:
-      url: https://127.0.0.1:%d/%s
-      caBundle: %s
-    namespaceSelector:
-      matchExpressions:
-        - {key: kubernetes.io/metadata.name, operator: NotIn, values: [kube-system]}
-    rules:
-      - apiGroups: ["*"]
-        apiVersions: ["*"]
-        operations: [CREATE, UPDATE]
-        resources: ["*"]
-        scope: "*"
-`, kind, name, failurePolicy, port, name, ca)
-	}
-	return hook("MutatingWebhookConfiguration", "mutate", "Ignore") + "---\n" + hook("ValidatingWebhookConfiguration", "validate", "Fail")
 }
