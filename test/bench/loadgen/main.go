@@ -1,0 +1,291 @@
+// Command loadgen drives a running bailiff webhook with a corpus of real AdmissionReviews
+// (mixed kinds, about a fifth violating) over HTTPS with keep-alive, at a constant
+// request rate (open loop: requests leave on schedule whether or not earlier ones have
+// answered), and reports latency percentiles, errors and the webhook's peak RSS. With
+// -peak it steps the rate up to find the highest it sustains within a p99 budget. It
+// also reports the engine's own evaluation time for the same corpus, so the cost of
+// HTTP, TLS and JSON is visible.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/bailiff/bailiff/pkg/config"
+	"github.com/bailiff/bailiff/pkg/input"
+	"github.com/bailiff/bailiff/pkg/policy"
+	"github.com/bailiff/bailiff/test/bench/corpus"
+	"github.com/bailiff/bailiff/webhook"
+)
+
+func main() {
+	url := flag.String("url", "https://127.0.0.1:8443/validate", "webhook endpoint")
+	caFile := flag.String("ca", "", "CA certificate of the webhook")
+	rate := flag.Int("rate", 1000, "requests per second")
+	duration := flag.Duration("duration", 60*time.Second, "how long to send at -rate")
+	peak := flag.Bool("peak", false, "after the run, step the rate up to find the peak sustained within -peak-p99")
+	peakP99 := flag.Duration("peak-p99", 20*time.Millisecond, "p99 budget of the peak search")
+	stepDuration := flag.Duration("step", 10*time.Second, "duration of each peak-search step")
+	pid := flag.Int("pid", 0, "webhook process id, to report its peak RSS")
+	configFile := flag.String("config", "test/demo/config.yaml", "configuration the webhook runs with (for the engine comparison)")
+	size := flag.Int("corpus", 1000, "distinct AdmissionReviews in the corpus")
+	flag.Parse()
+
+	if err := run(*url, *caFile, *rate, *duration, *peak, *peakP99, *stepDuration, *pid, *configFile, *size); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+func run(url, caFile string, rate int, duration time.Duration, peak bool, peakP99, step time.Duration, pid int, configFile string, size int) error {
+	reviews, objects, err := buildCorpus(size)
+	if err != nil {
+		return err
+	}
+	if err := engineTime(configFile, objects); err != nil {
+		return err
+	}
+	client, err := newClient(caFile)
+	if err != nil {
+		return err
+	}
+	// Warm up connections and the webhook's caches.
+	warm := drive(client, url, reviews, 200, 2*time.Second)
+	if warm.errors > 0 {
+		return fmt.Errorf("warm-up: %d of %d requests failed: %s", warm.errors, warm.sent, warm.firstError)
+	}
+	res := drive(client, url, reviews, rate, duration)
+	fmt.Printf("steady: %s\n", res)
+	if pid > 0 {
+		fmt.Printf("webhook peak RSS: %s\n", peakRSS(pid))
+	}
+	if peak {
+		best := 0
+		for _, r := range []int{1500, 2000, 2500, 3000, 3500, 4000, 5000, 6000} {
+			res := drive(client, url, reviews, r, step)
+			ok := res.errors == 0 && res.percentile(99) <= peakP99 && res.achieved() >= 0.98*float64(r)
+			fmt.Printf("peak step %5d/s: %s ok=%v\n", r, res, ok)
+			if !ok {
+				break
+			}
+			best = r
+		}
+		fmt.Printf("peak sustained rate within p99 %s: %d requests/s\n", peakP99, best)
+		if pid > 0 {
+			fmt.Printf("webhook peak RSS: %s\n", peakRSS(pid))
+		}
+	}
+	return nil
+}
+
+// buildCorpus turns the benchmark manifests into AdmissionReview CREATE requests.
+func buildCorpus(n int) ([][]byte, []map[string]any, error) {
+	reviews := make([][]byte, n)
+	objects := make([]map[string]any, n)
+	for i := range n {
+		var obj map[string]any
+		if err := yaml.Unmarshal([]byte(corpus.Object(i)), &obj); err != nil {
+			return nil, nil, err
+		}
+		objects[i] = obj
+		req := input.ForObject(obj)
+		apiVersion, _ := obj["apiVersion"].(string)
+		group, version, found := strings.Cut(apiVersion, "/")
+		if !found {
+			group, version = "", apiVersion
+		}
+		body, err := json.Marshal(map[string]any{
+			"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+			"request": map[string]any{
+				"uid": fmt.Sprintf("load-%d", i), "operation": "CREATE", "namespace": req.Namespace, "name": req.Name,
+				"kind":     map[string]string{"group": group, "version": version, "kind": req.Kind.Kind},
+				"resource": map[string]string{"group": group, "version": version, "resource": strings.ToLower(req.Kind.Kind) + "s"},
+				"userInfo": map[string]any{"username": "loadgen", "groups": []string{"system:authenticated"}},
+				"object":   obj,
+			},
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		reviews[i] = body
+	}
+	return reviews, objects, nil
+}
+
+// engineTime evaluates the corpus with the engine in this process, one core, as the
+// webhook would (input built, mutate, validate), and prints the per-object times.
+func engineTime(configFile string, objects []map[string]any) error {
+	cfg, err := config.Load(configFile)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	e, err := policy.New(ctx, policy.Options{Config: cfg, SkipTests: true})
+	if err != nil {
+		return err
+	}
+	var times []time.Duration
+	for round := range 3 {
+		for _, obj := range objects {
+			start := time.Now()
+			req := input.ForObject(obj)
+			c := input.Context{Mode: input.ModeAdmission, Images: webhook.UnscannedWithoutScanner(ctx, input.ContainerImages(obj, req.Kind.Kind))}
+			in, err := input.New(req, c)
+			if err != nil {
+				return err
+			}
+			if _, err := e.Mutate(ctx, in); err != nil {
+				return err
+			}
+			if _, err := e.Evaluate(ctx, in); err != nil {
+				return err
+			}
+			if round > 0 { // the first round warms caches
+				times = append(times, time.Since(start))
+			}
+		}
+	}
+	r := result{latencies: times}
+	fmt.Printf("engine only (input, mutate, validate; one goroutine): mean %s p50 %s p99 %s over %d evaluations\n",
+		r.mean(), r.percentile(50), r.percentile(99), len(times))
+	return nil
+}
+
+func newClient(caFile string) (*http.Client, error) {
+	pool := x509.NewCertPool()
+	if caFile != "" {
+		ca, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, err
+		}
+		pool.AppendCertsFromPEM(ca)
+	}
+	return &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{
+			TLSClientConfig:     &tls.Config{RootCAs: pool},
+			MaxIdleConns:        512,
+			MaxIdleConnsPerHost: 512,
+			IdleConnTimeout:     90 * time.Second,
+		},
+	}, nil
+}
+
+type result struct {
+	latencies  []time.Duration
+	sent       int64
+	errors     int64
+	firstError string
+	elapsed    time.Duration
+}
+
+func (r result) achieved() float64 { return float64(len(r.latencies)) / r.elapsed.Seconds() }
+
+func (r result) percentile(p float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	sorted := slices.Clone(r.latencies)
+	slices.Sort(sorted)
+	i := int(float64(len(sorted)-1) * p / 100)
+	return sorted[i]
+}
+
+func (r result) mean() time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	var sum time.Duration
+	for _, l := range r.latencies {
+		sum += l
+	}
+	return sum / time.Duration(len(r.latencies))
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("%d requests in %s (%.0f/s), errors %d, p50 %s p90 %s p99 %s max %s",
+		r.sent, r.elapsed.Round(time.Millisecond), r.achieved(), r.errors,
+		r.percentile(50).Round(time.Microsecond), r.percentile(90).Round(time.Microsecond),
+		r.percentile(99).Round(time.Microsecond), r.percentile(100).Round(time.Microsecond))
+}
+
+// drive sends requests at rate for duration, open loop, and measures each from its
+// scheduled start, so a stalled server shows in the latencies instead of slowing the
+// sender (no coordinated omission).
+func drive(client *http.Client, url string, reviews [][]byte, rate int, duration time.Duration) result {
+	total := int(float64(rate) * duration.Seconds())
+	latencies := make([]time.Duration, total)
+	ok := make([]bool, total)
+	var errors atomic.Int64
+	var firstError atomic.Value
+	interval := time.Second / time.Duration(rate)
+	start := time.Now()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 2048) // bounds goroutines; a full semaphore is a stalled server
+	for i := range total {
+		scheduled := start.Add(time.Duration(i) * interval)
+		if d := time.Until(scheduled); d > 0 {
+			time.Sleep(d)
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(i int, scheduled time.Time) {
+			defer func() { <-sem; wg.Done() }()
+			resp, err := client.Post(url, "application/json", bytes.NewReader(reviews[i%len(reviews)]))
+			if err == nil {
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err == nil && resp.StatusCode != http.StatusOK {
+					err = fmt.Errorf("HTTP %d", resp.StatusCode)
+				}
+			}
+			if err != nil {
+				errors.Add(1)
+				firstError.CompareAndSwap(nil, err.Error())
+				return
+			}
+			latencies[i] = time.Since(scheduled)
+			ok[i] = true
+		}(i, scheduled)
+	}
+	wg.Wait()
+	r := result{sent: int64(total), errors: errors.Load(), elapsed: time.Since(start)}
+	if e, _ := firstError.Load().(string); e != "" {
+		r.firstError = e
+	}
+	for i, l := range latencies {
+		if ok[i] {
+			r.latencies = append(r.latencies, l)
+		}
+	}
+	return r
+}
+
+// peakRSS reads a process's high-water resident set size.
+func peakRSS(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			return strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:"))
+		}
+	}
+	return "unknown"
+}
