@@ -87,7 +87,7 @@ lint: $(BIN)/opa ## gofmt, go vet, opa fmt, opa check --strict
 	$(BIN)/opa check --strict policies/
 
 .PHONY: bench
-bench: bench-engine bench-webhook ## Every benchmark (results go in README.md)
+bench: bench-engine bench-webhook bench-api ## Every benchmark (results go in README.md)
 
 .PHONY: bench-engine
 bench-engine: build
@@ -110,6 +110,11 @@ bench-webhook: build
 	  trap "kill $$pid" EXIT; \
 	  for i in $$(seq 1 100); do [ -f $(BIN)/bench-certs/ca.crt ] && curl -sf --cacert $(BIN)/bench-certs/ca.crt https://127.0.0.1:18443/readyz >/dev/null && break; sleep 0.1; done; \
 	  $(BIN)/loadgen -url https://127.0.0.1:18443/validate -ca $(BIN)/bench-certs/ca.crt -rate 1000 -duration 60s -peak -pid $$pid
+
+# What the webhook adds to kubectl create through a real API server (same run, same objects).
+.PHONY: bench-api
+bench-api: build control-plane
+	$(GO) run ./test/bench/apilatency -assets $(BIN) -bailiff $(BIN)/bailiff -n 100
 
 .PHONY: clean
 clean:
