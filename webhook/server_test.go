@@ -177,3 +177,45 @@ func TestServerRotatesCertificatesWithoutDroppingRequests(t *testing.T) {
 		t.Errorf("server: %v", err)
 	}
 }
+
+// TestReloaderFollowsAConfigMapVolume reproduces how the kubelet updates a mounted
+// ConfigMap: the files live in a timestamped directory, config.yaml is a symlink through
+// ..data, and an update swaps ..data atomically to a new directory.
+func TestReloaderFollowsAConfigMapVolume(t *testing.T) {
+	dir := t.TempDir()
+	version := func(name, content string) {
+		t.Helper()
+		must := func(err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		must(os.Mkdir(filepath.Join(dir, name), 0o755))
+		must(os.WriteFile(filepath.Join(dir, name, "config.yaml"), []byte(content), 0o644))
+		tmp := filepath.Join(dir, "..data_tmp")
+		must(os.Symlink(name, tmp))
+		must(os.Rename(tmp, filepath.Join(dir, "..data")))
+	}
+	version("..2026_11_24_01_00_00.000000001", "podSecurity: {level: baseline}\n")
+	if err := os.Symlink(filepath.Join("..data", "config.yaml"), filepath.Join(dir, "config.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	r := NewReloader(nil, filepath.Join(dir, "config.yaml"), nil, NewMetrics(), slog.New(slog.DiscardHandler))
+	opts, err := r.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, err := policy.New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetEngine(engine)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = r.Watch(ctx) }()
+	time.Sleep(100 * time.Millisecond) // let the watch start
+
+	version("..2026_11_24_01_05_00.000000002", "podSecurity: {level: restricted}\n")
+	waitFor(t, "the ConfigMap update", func() bool { return engine.Set().Config().PodSecurity.Level == "restricted" })
+}
