@@ -37,12 +37,13 @@ type Set struct {
 
 type queryKey struct{ kind, operation string }
 
-// query is one prepared query evaluating several policies at once: binding "p<i>"
-// holds the result of policies[i].
+// query is one prepared query evaluating several policies at once. Binding vars[i]
+// holds the result of policies[i]; when vars[i] is "", the policy is in the combined
+// rule, whose set of [i, item] pairs is bound to "combined".
 type query struct {
 	prepared rego.PreparedEvalQuery
 	policies []*Metadata
-	vars     []string // vars[i] is the binding of policies[i]
+	vars     []string
 }
 
 // buildOptions are what a Set is built from.
@@ -50,6 +51,9 @@ type buildOptions struct {
 	sources  []Source
 	cfg      *config.Config
 	runTests bool
+	// literal evaluates the policies as written: no constant folding, no combined
+	// violation rules (see compileForEval). Tests compare the two.
+	literal bool
 }
 
 // buildSet parses, checks, compiles and (optionally) tests a policy set. Every problem
@@ -111,11 +115,65 @@ func buildSet(ctx context.Context, opts buildOptions) (*Set, error) {
 		return nil, err
 	}
 	store := inmem.NewFromObjectWithOpts(map[string]any{"bailiff": map[string]any{"config": cfgValue}}, inmem.OptRoundTripOnWrite(false))
-	if err := set.prepare(ctx, compiler, store); err != nil {
+	if err := set.prepare(ctx, compiler, policyModules, store, opts.literal); err != nil {
 		return nil, err
 	}
 	set.version = versionOf(mods, cfgValue)
 	return set, nil
+}
+
+// compileForEval compiles the policies that queries evaluate, for queries that each
+// validate one group of policy packages. The checked modules are changed in two ways
+// that keep every result as written and make evaluation cheaper: rules that depend only
+// on the configuration are folded into their values (foldConstants), and each group's
+// violation rules are combined into one rule in a generated package
+// (combineViolations). The i-th group's combined rule, if any, is at paths[i], and
+// combined[i][j] tells whether the group's j-th package is in it.
+func compileForEval(ctx context.Context, checked *ast.Compiler, store storage.Store, modules map[string]*ast.Module, groups [][]string) (c *ast.Compiler, paths []string, combined [][]bool, err error) {
+	folded, err := foldConstants(ctx, checked, store, modules)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	all := maps.Clone(folded)
+	paths, combined = make([]string, len(groups)), make([][]bool, len(groups))
+	if !usesPackage(modules, combinedPackage) {
+		resolved, err := resolveRefs(folded)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		for i, group := range groups {
+			path := fmt.Sprintf("data.%s.q%d", combinedPackage, i)
+			m, in, err := combineViolations(resolved, ast.MustParseRef(path), group)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			combined[i] = in
+			if m != nil {
+				all[fmt.Sprintf("%s/q%d.rego", combinedPackage, i)] = m
+				paths[i] = path + ".violations"
+			}
+		}
+	}
+	// The folded modules are the checked ones with some rules replaced by their values,
+	// and the combined rules copies of checked rules, so they are not type-checked again:
+	// knowing a value's exact shape, the checker would refuse references the original
+	// accepts and that are merely undefined (a key the configured value lacks).
+	c = ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1).WithSkipStages(ast.StageCheckTypes)
+	if c.Compile(all); c.Failed() {
+		return nil, nil, nil, fmt.Errorf("compile the policies for evaluation: %w", c.Errors)
+	}
+	return c, paths, combined, nil
+}
+
+// usesPackage reports whether a module's package is, or is under, the named root.
+func usesPackage(modules map[string]*ast.Module, root string) bool {
+	prefix := ast.MustParseRef("data." + root)
+	for _, m := range modules {
+		if m.Package.Path.HasPrefix(prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkConfigAgainstPolicies reports configuration naming policies that are not loaded:
@@ -166,72 +224,129 @@ func runTests(ctx context.Context, modules map[string]*ast.Module) error {
 	return nil
 }
 
+// otherKind stands for every kind no policy names: only kinds: [*] policies match it.
+const otherKind = "\x00other"
+
 // prepare builds one prepared query per (kind, operation) for validation and mutation.
-func (s *Set) prepare(ctx context.Context, compiler *ast.Compiler, store storage.Store) error {
+// Unless literal, the policies are compiled for evaluation first (compileForEval).
+func (s *Set) prepare(ctx context.Context, checked *ast.Compiler, modules map[string]*ast.Module, store storage.Store, literal bool) error {
+	plans := s.queryPlans()
+	groups, groupOf := validatorGroups(plans)
+	compiler, paths, combined := checked, make([]string, len(groups)), make([][]bool, len(groups))
+	if !literal {
+		var err error
+		if compiler, paths, combined, err = compileForEval(ctx, checked, store, modules, groups); err != nil {
+			return err
+		}
+	}
+	s.validate, s.mutate = map[queryKey]*query{}, map[queryKey]*query{}
+	s.otherValidate, s.otherMutate = map[string]*query{}, map[string]*query{}
+	for i, pl := range plans {
+		validate, mutate := s.validate, s.mutate
+		if pl.key.kind == otherKind {
+			validate, mutate = map[queryKey]*query{}, map[queryKey]*query{}
+		}
+		g := groupOf[i]
+		if err := prepareQuery(ctx, compiler, store, pl.key, "violation", pl.validators, paths[g], combined[g], validate); err != nil {
+			return err
+		}
+		if err := prepareQuery(ctx, compiler, store, pl.key, "patch", pl.mutators, "", nil, mutate); err != nil {
+			return err
+		}
+		if pl.key.kind == otherKind {
+			s.otherValidate[pl.key.operation] = validate[pl.key]
+			s.otherMutate[pl.key.operation] = mutate[pl.key]
+		}
+	}
+	return nil
+}
+
+// queryPlan is what the query for one kind and operation runs.
+type queryPlan struct {
+	key                  queryKey
+	validators, mutators []*Metadata
+}
+
+// queryPlans lists a plan for every kind a policy names, and for otherKind, under every
+// operation; it also sets namedKinds.
+func (s *Set) queryPlans() []queryPlan {
 	s.namedKinds = map[string]bool{}
 	for _, p := range s.policies {
 		for k := range p.kinds {
 			s.namedKinds[k] = true
 		}
 	}
-	s.validate, s.mutate = map[queryKey]*query{}, map[queryKey]*query{}
-	s.otherValidate, s.otherMutate = map[string]*query{}, map[string]*query{}
-	const otherKind = "\x00other" // a kind no policy names: only kinds: [*] policies match
+	var plans []queryPlan
 	for _, op := range operations {
-		for kind := range s.namedKinds {
-			if err := s.prepareFor(ctx, compiler, store, kind, op, s.validate, s.mutate); err != nil {
-				return err
+		for _, kind := range append(slices.Sorted(maps.Keys(s.namedKinds)), otherKind) {
+			pl := queryPlan{key: queryKey{kind, op}}
+			for _, p := range s.policies {
+				if !p.AppliesTo(kind, op) {
+					continue
+				}
+				if p.validates {
+					pl.validators = append(pl.validators, p)
+				}
+				if p.Mutates {
+					pl.mutators = append(pl.mutators, p)
+				}
 			}
+			plans = append(plans, pl)
 		}
-		other := map[queryKey]*query{}
-		otherMutate := map[queryKey]*query{}
-		if err := s.prepareFor(ctx, compiler, store, otherKind, op, other, otherMutate); err != nil {
-			return err
-		}
-		s.otherValidate[op] = other[queryKey{otherKind, op}]
-		s.otherMutate[op] = otherMutate[queryKey{otherKind, op}]
 	}
-	return nil
+	return plans
 }
 
-func (s *Set) prepareFor(ctx context.Context, compiler *ast.Compiler, store storage.Store, kind, op string, validate, mutate map[queryKey]*query) error {
-	var validators, mutators []*Metadata
-	for _, p := range s.policies {
-		if !p.AppliesTo(kind, op) {
+// validatorGroups lists the distinct lists of packages the plans validate (queries
+// validating the same policies share one combined rule); groupOf[i] is plans[i]'s.
+func validatorGroups(plans []queryPlan) (groups [][]string, groupOf []int) {
+	index := map[string]int{}
+	groupOf = make([]int, len(plans))
+	for i, pl := range plans {
+		pkgs := make([]string, len(pl.validators))
+		for j, p := range pl.validators {
+			pkgs[j] = p.Package
+		}
+		id := strings.Join(pkgs, " ")
+		g, ok := index[id]
+		if !ok {
+			g = len(groups)
+			index[id] = g
+			groups = append(groups, pkgs)
+		}
+		groupOf[i] = g
+	}
+	return groups, groupOf
+}
+
+// prepareQuery prepares the query evaluating one rule (violation or patch) of policies:
+// the combined rule at combinedPath for the policies combined[i] marks, and each other
+// policy's own rule.
+func prepareQuery(ctx context.Context, compiler *ast.Compiler, store storage.Store, key queryKey, rule string, policies []*Metadata, combinedPath string, combined []bool, into map[queryKey]*query) error {
+	if len(policies) == 0 {
+		return nil
+	}
+	var exprs []string
+	vars := make([]string, len(policies))
+	for i, p := range policies {
+		if combinedPath != "" && combined[i] {
 			continue
 		}
-		if p.validates {
-			validators = append(validators, p)
-		}
-		if p.Mutates {
-			mutators = append(mutators, p)
-		}
+		vars[i] = fmt.Sprintf("p%d", i)
+		exprs = append(exprs, fmt.Sprintf("%s = data.%s.%s", vars[i], p.Package, rule))
 	}
-	key := queryKey{kind, op}
-	for _, q := range []struct {
-		rule     string
-		policies []*Metadata
-		into     map[queryKey]*query
-	}{{"violation", validators, validate}, {"patch", mutators, mutate}} {
-		if len(q.policies) == 0 {
-			continue
-		}
-		exprs := make([]string, len(q.policies))
-		vars := make([]string, len(q.policies))
-		for i, p := range q.policies {
-			vars[i] = fmt.Sprintf("p%d", i)
-			exprs[i] = fmt.Sprintf("%s = data.%s.%s", vars[i], p.Package, q.rule)
-		}
-		prepared, err := rego.New(
-			rego.Query(strings.Join(exprs, "; ")),
-			rego.Compiler(compiler),
-			rego.Store(store),
-		).PrepareForEval(ctx)
-		if err != nil {
-			return fmt.Errorf("prepare %s query for %s %s: %w", q.rule, kind, op, err)
-		}
-		q.into[key] = &query{prepared: prepared, policies: q.policies, vars: vars}
+	if combinedPath != "" {
+		exprs = append(exprs, "combined = "+combinedPath)
 	}
+	prepared, err := rego.New(
+		rego.Query(strings.Join(exprs, "; ")),
+		rego.Compiler(compiler),
+		rego.Store(store),
+	).PrepareForEval(ctx)
+	if err != nil {
+		return fmt.Errorf("prepare %s query for %s %s: %w", rule, key.kind, key.operation, err)
+	}
+	into[key] = &query{prepared: prepared, policies: policies, vars: vars}
 	return nil
 }
 

@@ -4,6 +4,7 @@ package policy
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -175,10 +176,38 @@ func (q *query) eval(ctx context.Context, in *input.Input) ([]any, error) {
 	if len(rs) == 0 {
 		return out, nil
 	}
-	for i := range q.policies {
-		out[i] = rs[0].Bindings[q.vars[i]]
+	for i, v := range q.vars {
+		if v != "" {
+			out[i] = rs[0].Bindings[v]
+		}
+	}
+	pairs, _ := rs[0].Bindings["combined"].([]any)
+	for _, pair := range pairs {
+		i, item, err := combinedItem(pair, len(q.policies))
+		if err != nil {
+			return nil, fmt.Errorf("evaluate policies for %s %s: %w", in.Kind, in.Name, err)
+		}
+		list, _ := out[i].([]any)
+		out[i] = append(list, item)
 	}
 	return out, nil
+}
+
+// combinedItem splits one element of a combined rule's result, [i, item].
+func combinedItem(pair any, n int) (int, any, error) {
+	p, ok := pair.([]any)
+	if !ok || len(p) != 2 {
+		return 0, nil, fmt.Errorf("combined result %v is not a pair", pair)
+	}
+	num, ok := p[0].(json.Number)
+	if !ok {
+		return 0, nil, fmt.Errorf("combined result %v has no policy index", pair)
+	}
+	i, err := num.Int64()
+	if err != nil || i < 0 || int(i) >= n {
+		return 0, nil, fmt.Errorf("combined result %v has no policy index", pair)
+	}
+	return int(i), p[1], nil
 }
 
 // exemption returns the active exemption covering a policy for the input, if any.

@@ -15,8 +15,14 @@ package bailiff.images.digest
 
 import data.bailiff.lib.k8s
 
+# Whether this cluster requires digests: a constant of the configuration, which the
+# engine computes once per policy set.
+default required := false
+
+required if data.bailiff.config.images.requireDigest == true
+
 violation contains v if {
-	data.bailiff.config.images.requireDigest == true
+	required
 	some c in k8s.containers
 	ref := c.container.image
 	image := input.context.images[ref]

@@ -21,9 +21,9 @@ violation contains v if {
 	some c in k8s.containers
 	ref := c.container.image
 	image := input.context.images[ref]
+	problem := tag_problem(object.get(image, "tag", ""))
 	not image.error
 	object.get(image, "digest", "") == ""
-	problem := tag_problem(object.get(image, "tag", ""))
 	name := trim_suffix(ref, ":latest")
 	v := {
 		"msg": sprintf("%s image %q %s, so what runs can change without the manifest changing; pin a version tag (e.g. %s:1.2.3) or a digest (%s@sha256:...)", [

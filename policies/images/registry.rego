@@ -18,11 +18,20 @@ import data.bailiff.lib.k8s
 
 allowed := data.bailiff.config.images.allowedRegistries
 
+# The allowed entries, as a set: an image whose registry is one of them is approved
+# without building its full name.
+allowed_set := {prefix | some prefix in allowed}
+
+# Each allowed entry with a slash appended. "registry/repository/" starts with "entry/"
+# exactly when the image equals the entry or lies under it on a path boundary.
+allowed_prefixes := [sprintf("%s/", [prefix]) | some prefix in allowed]
+
 violation contains v if {
-	count(allowed) > 0
 	some c in k8s.containers
 	ref := c.container.image
 	image := input.context.images[ref]
+	not allowed_set[image.registry]
+	count(allowed) > 0
 	not image.error
 	not approved(image)
 	v := {
@@ -37,11 +46,7 @@ violation contains v if {
 # approved holds when the image's registry/repository equals an allowed entry or lies
 # under it on a path boundary.
 approved(image) if {
-	full := sprintf("%s/%s", [image.registry, image.repository])
-	some prefix in allowed
-	under(full, prefix)
+	name := sprintf("%s/%s/", [image.registry, image.repository])
+	some prefix in allowed_prefixes
+	startswith(name, prefix)
 }
-
-under(full, prefix) if full == prefix
-
-under(full, prefix) if startswith(full, sprintf("%s/", [prefix]))

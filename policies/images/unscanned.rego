@@ -36,8 +36,8 @@ violation contains v if {
 	some c in k8s.containers
 	ref := c.container.image
 	image := input.context.images[ref]
+	not image.scanned == true
 	not image.error
-	object.get(image, "scanned", false) != true
 	reason := object.get(image, "unscanned_reason", "")
 	reason != "offline"
 	v := {

@@ -36,8 +36,9 @@ violation contains v if {
 	some c in k8s.containers
 	ref := c.container.image
 	image := input.context.images[ref]
-	not image.error
 	image.scanned == true
+	exceeds(image.scan)
+	not image.error
 	scan := object.get(image, "scan", {})
 	listed := [x | some x in object.get(scan, "vulnerabilities", []); rank[severity(x)] > threshold]
 	counts := {sev: n |
@@ -65,6 +66,21 @@ violation contains v if {
 		},
 	}
 }
+
+# exceeds(scan) holds when the scan may count or list a vulnerability above the maximum:
+# a cheap test that spares a clean image the counting below.
+exceeds(scan) if {
+	some sev in denied
+	scan[sev] > 0
+}
+
+exceeds(scan) if {
+	some x in scan.vulnerabilities
+	rank[severity(x)] > threshold
+}
+
+# The severities above the maximum.
+denied := [sev | some sev in severities; rank[sev] > threshold]
 
 severity(x) := lower(x.severity) if is_string(x.severity)
 

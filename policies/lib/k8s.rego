@@ -43,10 +43,12 @@ pod_meta_keys := {
 rbac_kinds := {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
 
 # True when the object carries a pod spec.
-is_workload if pod_spec_keys[kind]
+is_workload if pod_spec_keys[input.request.kind.kind]
 
-# The pod spec of a pod-bearing object.
-pod_spec := object.get(obj, pod_spec_keys[kind], {})
+# The pod spec of a pod-bearing object. (It, pod_meta and is_workload read input directly
+# rather than through obj and kind: every admission evaluates them, and each rule they
+# go through costs as much as the lookup itself.)
+pod_spec := object.get(input.request.object, pod_spec_keys[input.request.kind.kind], {})
 
 # The pod spec's location as a field path ("spec.template.spec").
 pod_spec_field := concat(".", pod_spec_keys[kind])
@@ -55,7 +57,7 @@ pod_spec_field := concat(".", pod_spec_keys[kind])
 pod_spec_pointer := concat("/", array.concat([""], pod_spec_keys[kind]))
 
 # The metadata of the pods the object creates.
-pod_meta := object.get(obj, pod_meta_keys[kind], {})
+pod_meta := object.get(input.request.object, pod_meta_keys[input.request.kind.kind], {})
 
 # The labels of the pods the object creates.
 pod_labels := object.get(pod_meta, "labels", {})
@@ -78,6 +80,12 @@ containers := [{"container": container, "type": type, "index": i} |
 	some type in container_types
 	some i, container in pod_spec[type]
 ]
+
+# The securityContext fields that some container sets, e.g. {"capabilities", "privileged"},
+# gathered once per evaluation. A check that only concerns containers setting a field
+# looks it up here before walking the containers: most objects set few fields, and one
+# lookup is much cheaper than every such policy walking every container.
+container_security_fields := {key | some c in containers; some key, _ in c.container.securityContext}
 
 # The field path of a container: "spec.template.spec.initContainers[0]".
 container_field(c) := concat("", [pod_spec_field, ".", c.type, "[", format_int(c.index, 10), "]"])

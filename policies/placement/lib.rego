@@ -37,14 +37,15 @@ with_field(v, "") := v
 
 is_pvc if k8s.kind == "PersistentVolumeClaim"
 
-# The object's own labels, and their field path, for the kinds placement looks at.
+# The object's own labels, and their field path, for the kinds placement looks at. (A
+# workload is never a PersistentVolumeClaim: else spares workloads the second test.)
 own_labels := k8s.pod_labels if k8s.is_workload
 
-own_labels := object.get(k8s.obj, ["metadata", "labels"], {}) if is_pvc
+else := object.get(k8s.obj, ["metadata", "labels"], {}) if is_pvc
 
 own_labels_field := sprintf("%s.labels", [concat(".", k8s.pod_meta_keys[k8s.kind])]) if k8s.is_workload
 
-own_labels_field := "metadata.labels" if is_pvc
+else := "metadata.labels" if is_pvc
 
 # The data class label, as {"class", "source", "field"}. field is the label's path in the
 # object, or "" when the class comes from the namespace (outside the object).
@@ -78,7 +79,10 @@ subject := sprintf("%s %q", [k8s.kind, name]) if {
 class_text := sprintf("data class %q (from %s)", [data_class, labelled.source])
 
 # known holds when the object's data class is configured.
-known if data_class in object.keys(classes)
+known if {
+	class := data_class
+	class in object.keys(classes)
+}
 
 # The regions of a known data class; [] (nowhere) when the class lists none.
 regions := r if {

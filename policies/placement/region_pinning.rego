@@ -37,8 +37,15 @@ unpinned if {
 	not lib.pinned(lib.regions)
 }
 
-# Nothing says where the pods may run.
+# Most workloads carry no data class: one test settles them, and only the pods of a
+# known class that are not pinned have their findings worked out.
 violation contains v if {
+	unpinned
+	some v in findings
+}
+
+# Nothing says where the pods may run.
+findings contains v if {
 	unpinned
 	not lib.selector_region
 	count(lib.required_terms) == 0
@@ -52,7 +59,7 @@ violation contains v if {
 }
 
 # The nodeSelector names a region outside the class.
-violation contains v if {
+findings contains v if {
 	unpinned
 	region := lib.selector_region
 	not region in lib.regions
@@ -66,7 +73,7 @@ violation contains v if {
 }
 
 # A required node affinity term lets the pods run outside the class's regions.
-violation contains v if {
+findings contains v if {
 	unpinned
 	some i, term in lib.required_terms
 	not lib.term_pins(term, lib.regions)

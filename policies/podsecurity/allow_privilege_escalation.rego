@@ -22,10 +22,10 @@ import data.bailiff.lib.pss
 check := pss.check(rego.metadata.chain())
 
 violation contains pss.finding(check, v) if {
-	not pss.windows
 	some c in k8s.containers
+	not c.container.securityContext.allowPrivilegeEscalation == false
+	not pss.windows
 	setting := object.get(c.container, ["securityContext", "allowPrivilegeEscalation"], null)
-	setting != false
 	v := {
 		"msg": sprintf("%s %s; set securityContext.allowPrivilegeEscalation to false", [k8s.container_label(c), problem(setting)]),
 		"field": sprintf("%s.securityContext.allowPrivilegeEscalation", [k8s.container_field(c)]),

@@ -27,9 +27,7 @@ allowed_types := {"RuntimeDefault", "Localhost"}
 annotation_prefix := "container.apparmor.security.beta.kubernetes.io/"
 
 violation contains pss.finding(check, v) if {
-	profile := object.get(k8s.pod_spec, ["securityContext", "appArmorProfile"], null)
-	profile != null
-	type := object.get(profile, ["type"], "")
+	type := object.get(k8s.pod_spec.securityContext.appArmorProfile, "type", "")
 	not allowed_types[type]
 	v := {
 		"msg": sprintf("the pod sets securityContext.appArmorProfile.type to %q; allowed: RuntimeDefault, Localhost, or leave appArmorProfile unset", [type]),
@@ -39,10 +37,9 @@ violation contains pss.finding(check, v) if {
 }
 
 violation contains pss.finding(check, v) if {
+	k8s.container_security_fields.appArmorProfile
 	some c in k8s.containers
-	profile := object.get(c.container, ["securityContext", "appArmorProfile"], null)
-	profile != null
-	type := object.get(profile, ["type"], "")
+	type := object.get(c.container.securityContext.appArmorProfile, "type", "")
 	not allowed_types[type]
 	v := {
 		"msg": sprintf("%s sets securityContext.appArmorProfile.type to %q; allowed: RuntimeDefault, Localhost, or leave appArmorProfile unset", [k8s.container_label(c), type]),

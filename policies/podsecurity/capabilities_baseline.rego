@@ -28,7 +28,7 @@ default_capabilities := {
 
 violation contains pss.finding(check, v) if {
 	some c in k8s.containers
-	some i, capability in object.get(c.container, ["securityContext", "capabilities", "add"], [])
+	some i, capability in c.container.securityContext.capabilities.add
 	not default_capabilities[capability]
 	v := {
 		"msg": sprintf("%s adds capability %q, which is not in the default set; remove it (allowed: %s)", [

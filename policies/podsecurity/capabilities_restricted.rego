@@ -21,10 +21,10 @@ import data.bailiff.lib.pss
 check := pss.check(rego.metadata.chain())
 
 violation contains pss.finding(check, v) if {
-	not pss.windows
 	some c in k8s.containers
 	dropped := object.get(c.container, ["securityContext", "capabilities", "drop"], [])
 	not "ALL" in dropped
+	not pss.windows
 	v := {
 		"msg": sprintf("%s does not drop all capabilities; set securityContext.capabilities.drop to [\"ALL\"] (written exactly so)", [k8s.container_label(c)]),
 		"field": sprintf("%s.securityContext.capabilities.drop", [k8s.container_field(c)]),
@@ -33,10 +33,10 @@ violation contains pss.finding(check, v) if {
 }
 
 violation contains pss.finding(check, v) if {
-	not pss.windows
 	some c in k8s.containers
-	some i, capability in object.get(c.container, ["securityContext", "capabilities", "add"], [])
+	some i, capability in c.container.securityContext.capabilities.add
 	capability != "NET_BIND_SERVICE"
+	not pss.windows
 	v := {
 		"msg": sprintf("%s adds capability %q; only NET_BIND_SERVICE may be added back after dropping ALL", [k8s.container_label(c), capability]),
 		"field": sprintf("%s.securityContext.capabilities.add[%d]", [k8s.container_field(c), i]),

@@ -22,8 +22,8 @@ check := pss.check(rego.metadata.chain())
 
 violation contains pss.finding(check, v) if {
 	some c in k8s.containers
-	some i, port in object.get(c.container, ["ports"], [])
-	host_port := object.get(port, "hostPort", null)
+	some i, port in c.container.ports
+	host_port := port.hostPort
 	not host_port in {null, 0}
 	v := {
 		"msg": sprintf("%s binds host port %v (ports[%d].hostPort); remove hostPort or set it to 0, and expose the pod through a Service", [

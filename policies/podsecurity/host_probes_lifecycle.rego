@@ -21,18 +21,20 @@ import data.bailiff.lib.pss
 
 check := pss.check(rego.metadata.chain())
 
-# Where a handler may sit in a container, as key paths.
-handlers := [
-	["livenessProbe"],
-	["readinessProbe"],
-	["startupProbe"],
-	["lifecycle", "postStart"],
-	["lifecycle", "preStop"],
-]
+# Where a handler may sit in a container, as key paths, by the container key they start
+# with (most containers set none of these keys, so that is looked at first).
+handlers := {
+	"livenessProbe": [["livenessProbe"]],
+	"readinessProbe": [["readinessProbe"]],
+	"startupProbe": [["startupProbe"]],
+	"lifecycle": [["lifecycle", "postStart"], ["lifecycle", "preStop"]],
+}
 
 violation contains pss.finding(check, v) if {
 	some c in k8s.containers
-	some handler in handlers
+	some key, paths in handlers
+	c.container[key]
+	some handler in paths
 	action := object.get(c.container, handler, null)
 	action != null
 	some kind in ["httpGet", "tcpSocket"]

@@ -22,8 +22,8 @@ import data.bailiff.lib.pss
 check := pss.check(rego.metadata.chain())
 
 violation contains pss.finding(check, v) if {
-	some i, volume in object.get(k8s.pod_spec, ["volumes"], [])
-	host_path := object.get(volume, ["hostPath"], null)
+	some i, volume in k8s.pod_spec.volumes
+	host_path := volume.hostPath
 	host_path != null
 	path := object.get(host_path, ["path"], "")
 	v := {

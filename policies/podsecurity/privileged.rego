@@ -20,8 +20,9 @@ import data.bailiff.lib.pss
 check := pss.check(rego.metadata.chain())
 
 violation contains pss.finding(check, v) if {
+	k8s.container_security_fields.privileged
 	some c in k8s.containers
-	object.get(c.container, ["securityContext", "privileged"], false) == true
+	c.container.securityContext.privileged == true
 	v := {
 		"msg": sprintf("%s is privileged (securityContext.privileged: true); remove it or set it to false, and add only the capabilities it needs", [k8s.container_label(c)]),
 		"field": sprintf("%s.securityContext.privileged", [k8s.container_field(c)]),

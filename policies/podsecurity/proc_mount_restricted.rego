@@ -21,8 +21,9 @@ import data.bailiff.lib.pss
 check := pss.check(rego.metadata.chain())
 
 violation contains pss.finding(check, v) if {
+	k8s.container_security_fields.procMount
 	some c in k8s.containers
-	proc_mount := object.get(c.container, ["securityContext", "procMount"], null)
+	proc_mount := c.container.securityContext.procMount
 	not proc_mount in {null, "Default"}
 	v := {
 		"msg": sprintf("%s sets securityContext.procMount to %q; allowed: \"Default\" or unset", [k8s.container_label(c), proc_mount]),

@@ -36,7 +36,7 @@ restricted_sources := [
 ]
 
 violation contains pss.finding(check, v) if {
-	some i, volume in object.get(k8s.pod_spec, ["volumes"], [])
+	some i, volume in k8s.pod_spec.volumes
 	not allowed(volume)
 	name := object.get(volume, "name", "")
 	v := source_violation(i, name, [s | some s in restricted_sources; object.get(volume, [s], null) != null])

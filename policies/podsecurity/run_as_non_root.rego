@@ -24,8 +24,8 @@ check := pss.check(rego.metadata.chain())
 pod_setting := object.get(k8s.pod_spec, ["securityContext", "runAsNonRoot"], null)
 
 violation contains pss.finding(check, v) if {
-	not pss.user_namespace
 	pod_setting == false
+	not pss.user_namespace
 	v := {
 		"msg": "the pod sets securityContext.runAsNonRoot to false; set it to true (or remove it and set it to true on every container)",
 		"field": pss.pod_field("securityContext.runAsNonRoot"),
@@ -34,9 +34,10 @@ violation contains pss.finding(check, v) if {
 }
 
 violation contains pss.finding(check, v) if {
-	not pss.user_namespace
+	k8s.container_security_fields.runAsNonRoot
 	some c in k8s.containers
-	object.get(c.container, ["securityContext", "runAsNonRoot"], null) == false
+	c.container.securityContext.runAsNonRoot == false
+	not pss.user_namespace
 	v := {
 		"msg": sprintf("%s sets securityContext.runAsNonRoot to false; set it to true", [k8s.container_label(c)]),
 		"field": sprintf("%s.securityContext.runAsNonRoot", [k8s.container_field(c)]),
@@ -45,10 +46,10 @@ violation contains pss.finding(check, v) if {
 }
 
 violation contains pss.finding(check, v) if {
-	not pss.user_namespace
 	pod_setting != true
 	some c in k8s.containers
 	object.get(c.container, ["securityContext", "runAsNonRoot"], null) == null
+	not pss.user_namespace
 	v := {
 		"msg": sprintf("%s may run as root: neither it nor the pod sets securityContext.runAsNonRoot to true; set it on the pod (spec.securityContext) or on the container", [k8s.container_label(c)]),
 		"field": sprintf("%s.securityContext.runAsNonRoot", [k8s.container_field(c)]),

@@ -21,8 +21,8 @@ import data.bailiff.lib.pss
 check := pss.check(rego.metadata.chain())
 
 violation contains pss.finding(check, v) if {
+	k8s.pod_spec.securityContext.runAsUser == 0
 	not pss.user_namespace
-	object.get(k8s.pod_spec, ["securityContext", "runAsUser"], null) == 0
 	v := {
 		"msg": "the pod sets securityContext.runAsUser to 0 (root); use a non-zero user id",
 		"field": pss.pod_field("securityContext.runAsUser"),
@@ -31,9 +31,10 @@ violation contains pss.finding(check, v) if {
 }
 
 violation contains pss.finding(check, v) if {
-	not pss.user_namespace
+	k8s.container_security_fields.runAsUser
 	some c in k8s.containers
-	object.get(c.container, ["securityContext", "runAsUser"], null) == 0
+	c.container.securityContext.runAsUser == 0
+	not pss.user_namespace
 	v := {
 		"msg": sprintf("%s sets securityContext.runAsUser to 0 (root); use a non-zero user id", [k8s.container_label(c)]),
 		"field": sprintf("%s.securityContext.runAsUser", [k8s.container_field(c)]),

@@ -26,9 +26,7 @@ check := pss.check(rego.metadata.chain())
 allowed_types := {"RuntimeDefault", "Localhost"}
 
 violation contains pss.finding(check, v) if {
-	profile := object.get(k8s.pod_spec, ["securityContext", "seccompProfile"], null)
-	profile != null
-	type := object.get(profile, ["type"], "")
+	type := object.get(k8s.pod_spec.securityContext.seccompProfile, "type", "")
 	not allowed_types[type]
 	v := {
 		"msg": sprintf("the pod sets securityContext.seccompProfile.type to %q; allowed: RuntimeDefault, Localhost, or leave seccompProfile unset", [type]),
@@ -38,10 +36,9 @@ violation contains pss.finding(check, v) if {
 }
 
 violation contains pss.finding(check, v) if {
+	k8s.container_security_fields.seccompProfile
 	some c in k8s.containers
-	profile := object.get(c.container, ["securityContext", "seccompProfile"], null)
-	profile != null
-	type := object.get(profile, ["type"], "")
+	type := object.get(c.container.securityContext.seccompProfile, "type", "")
 	not allowed_types[type]
 	v := {
 		"msg": sprintf("%s sets securityContext.seccompProfile.type to %q; allowed: RuntimeDefault, Localhost, or leave seccompProfile unset", [k8s.container_label(c), type]),

@@ -23,30 +23,22 @@ check := pss.check(rego.metadata.chain())
 
 allowed_types := {"RuntimeDefault", "Localhost"}
 
-pod_profile := object.get(k8s.pod_spec, ["securityContext", "seccompProfile"], null)
-
 # The pod sets an allowed profile, which containers that set none inherit.
-pod_allowed if allowed_types[object.get(pod_profile, ["type"], "")]
+pod_allowed if allowed_types[object.get(k8s.pod_spec.securityContext.seccompProfile, "type", "")]
 
+# Most pods set an allowed profile, which covers every container that sets none: then
+# only containers setting a profile of their own need a look.
 violation contains pss.finding(check, v) if {
-	not pss.windows
-	pod_profile != null
-	type := object.get(pod_profile, ["type"], "")
-	not allowed_types[type]
-	v := {
-		"msg": sprintf("the pod sets securityContext.seccompProfile.type to %q; set it to RuntimeDefault or Localhost", [type]),
-		"field": pss.pod_field("securityContext.seccompProfile.type"),
-		"details": {"type": type},
-	}
+	not pod_allowed
+	some v in pod_findings
 }
 
 violation contains pss.finding(check, v) if {
-	not pss.windows
+	k8s.container_security_fields.seccompProfile
 	some c in k8s.containers
-	profile := object.get(c.container, ["securityContext", "seccompProfile"], null)
-	profile != null
-	type := object.get(profile, ["type"], "")
+	type := object.get(c.container.securityContext.seccompProfile, "type", "")
 	not allowed_types[type]
+	not pss.windows
 	v := {
 		"msg": sprintf("%s sets securityContext.seccompProfile.type to %q; set it to RuntimeDefault or Localhost", [k8s.container_label(c), type]),
 		"field": sprintf("%s.securityContext.seccompProfile.type", [k8s.container_field(c)]),
@@ -54,11 +46,23 @@ violation contains pss.finding(check, v) if {
 	}
 }
 
-violation contains pss.finding(check, v) if {
+# Without an allowed profile on the pod: the pod's own profile, and the containers that
+# set none.
+pod_findings contains v if {
+	type := object.get(k8s.pod_spec.securityContext.seccompProfile, "type", "")
+	not allowed_types[type]
 	not pss.windows
-	not pod_allowed
+	v := {
+		"msg": sprintf("the pod sets securityContext.seccompProfile.type to %q; set it to RuntimeDefault or Localhost", [type]),
+		"field": pss.pod_field("securityContext.seccompProfile.type"),
+		"details": {"type": type},
+	}
+}
+
+pod_findings contains v if {
 	some c in k8s.containers
 	object.get(c.container, ["securityContext", "seccompProfile"], null) == null
+	not pss.windows
 	v := {
 		"msg": sprintf("%s runs without a seccomp profile: neither it nor the pod sets securityContext.seccompProfile.type; set it to RuntimeDefault (or Localhost) on the pod or on the container", [k8s.container_label(c)]),
 		"field": sprintf("%s.securityContext.seccompProfile.type", [k8s.container_field(c)]),

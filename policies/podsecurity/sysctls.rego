@@ -39,7 +39,7 @@ safe_sysctls := {
 }
 
 violation contains pss.finding(check, v) if {
-	some i, sysctl in object.get(k8s.pod_spec, ["securityContext", "sysctls"], [])
+	some i, sysctl in k8s.pod_spec.securityContext.sysctls
 	name := object.get(sysctl, ["name"], "")
 	not safe_sysctls[name]
 	v := {

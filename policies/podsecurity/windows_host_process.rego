@@ -21,7 +21,7 @@ import data.bailiff.lib.pss
 check := pss.check(rego.metadata.chain())
 
 violation contains pss.finding(check, v) if {
-	object.get(k8s.pod_spec, ["securityContext", "windowsOptions", "hostProcess"], false) == true
+	k8s.pod_spec.securityContext.windowsOptions.hostProcess == true
 	v := {
 		"msg": "the pod runs as a Windows host process (securityContext.windowsOptions.hostProcess: true); remove it or set it to false",
 		"field": pss.pod_field("securityContext.windowsOptions.hostProcess"),
@@ -30,8 +30,9 @@ violation contains pss.finding(check, v) if {
 }
 
 violation contains pss.finding(check, v) if {
+	k8s.container_security_fields.windowsOptions
 	some c in k8s.containers
-	object.get(c.container, ["securityContext", "windowsOptions", "hostProcess"], false) == true
+	c.container.securityContext.windowsOptions.hostProcess == true
 	v := {
 		"msg": sprintf("%s runs as a Windows host process (securityContext.windowsOptions.hostProcess: true); remove it or set it to false", [k8s.container_label(c)]),
 		"field": sprintf("%s.securityContext.windowsOptions.hostProcess", [k8s.container_field(c)]),

@@ -35,8 +35,13 @@ named(key) := name if {
 	name != ""
 }
 
-# account_source is [field, explanation] when the pods run as "default".
-account_source := ["serviceAccountName", "serviceAccountName is \"default\""] if {
+# account_source is [field, explanation] when the pods run as "default", and [] when
+# they run as an account of their own (the usual case, settled first and cheaply).
+account_source := [] if {
+	name := k8s.pod_spec.serviceAccountName
+	is_string(name)
+	not name in {"", "default"}
+} else := ["serviceAccountName", "serviceAccountName is \"default\""] if {
 	named("serviceAccountName") == "default"
 } else := ["serviceAccount", "the deprecated serviceAccount field is \"default\""] if {
 	not named("serviceAccountName")

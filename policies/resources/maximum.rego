@@ -23,18 +23,26 @@ import data.bailiff.resources.lib
 
 # Each bounded value as {key, section, resource, max, nano}; keys or bounds that are malformed
 # are skipped (the config schema refuses them).
-bounds contains {"key": key, "section": section, "resource": resource, "max": bound, "nano": n} if {
+bounds := {{"key": key, "section": section, "resource": resource, "max": bound, "nano": n} |
 	some key, bound in data.bailiff.config.resources.max
 	[section, resource] := lib.key_parts(key)
 	n := lib.nano(bound)
 }
 
+# A value above its bound, or one that is not a quantity. lib.nano remembers each value it
+# has parsed, so containers setting the same value cost one parse; the parsed list is built
+# only for a violation.
 violation contains v if {
 	some c in lib.containers
 	some b in bounds
-	value := lib.value(c.container, b.section, b.resource)
+	value := c.container.resources[b.section][b.resource]
+	value != null
+	not within(value, b.nano)
 	v := finding(c, b, value, [n | n := lib.nano(value)])
 }
+
+# within(value, bound) holds when the quantity value is at most bound nano-units.
+within(value, bound) if lib.nano(value) <= bound
 
 # finding(c, b, value, parsed) is the violation for a value above its bound ([n] is the
 # value in nano-units) or for one that is not a quantity (parsed is []).

@@ -23,19 +23,26 @@ import data.bailiff.lib.k8s
 import data.bailiff.resources.lib
 
 # The required keys that are well formed ("<requests|limits>.<resource>"), in config order.
-required := [key |
+required := [key | some [key, _] in required_paths]
+
+# The same keys with the path of their value in a container, ["resources", section,
+# resource]: keys are split once per evaluation, not once per container.
+required_paths := [[key, ["resources", section, resource]] |
 	some key in data.bailiff.config.resources.require
-	lib.key_parts(key)
+	[section, resource] := lib.key_parts(key)
 ]
 
+# A value that is absent, null (or false) is missing, as lib.value has it. One object.get
+# per container and key is the cheapest test of that; the list of what is missing is
+# built only for a container that misses something.
 violation contains v if {
 	some c in lib.containers
+	some [_, path] in required_paths
+	object.get(c.container, path, null) in {null, false}
 	missing := [key |
-		some key in required
-		[section, resource] := lib.key_parts(key)
-		not lib.value(c.container, section, resource)
+		some [key, p] in required_paths
+		object.get(c.container, p, null) in {null, false}
 	]
-	count(missing) > 0
 	v := {
 		"msg": sprintf("%s does not set resources %s; every container must set %s", [
 			k8s.container_label(c), concat(", ", missing), concat(", ", required),
