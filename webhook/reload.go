@@ -10,7 +10,6 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
-	"github.com/bailiff/bailiff/pkg/config"
 	"github.com/bailiff/bailiff/pkg/policy"
 )
 
@@ -18,46 +17,25 @@ import (
 // changes. A set that fails keeps the running one serving; the failure is logged,
 // counted and shown by Status until a reload succeeds.
 type Reloader struct {
-	engine     *policy.Engine
-	configFile string   // "" for the built-in defaults
-	policyDirs []string // extra policy directories
-	metrics    *Metrics
-	logger     *slog.Logger
-	debounce   time.Duration
+	engine   *policy.Engine
+	files    policy.Files
+	metrics  *Metrics
+	logger   *slog.Logger
+	debounce time.Duration
 
 	mu      sync.Mutex
 	lastErr error
 	lastAt  time.Time
 }
 
-// NewReloader watches configFile and policyDirs for engine.
-func NewReloader(engine *policy.Engine, configFile string, policyDirs []string, metrics *Metrics, logger *slog.Logger) *Reloader {
-	return &Reloader{engine: engine, configFile: configFile, policyDirs: policyDirs, metrics: metrics, logger: logger, debounce: 250 * time.Millisecond}
-}
-
-// SetEngine sets the engine to reload, when it is built from Options after the
-// Reloader.
-func (r *Reloader) SetEngine(e *policy.Engine) { r.engine = e }
-
-// Options builds the engine options from the files as they are now.
-func (r *Reloader) Options() (policy.Options, error) {
-	cfg, err := config.Default()
-	if r.configFile != "" {
-		cfg, err = config.Load(r.configFile)
-	}
-	if err != nil {
-		return policy.Options{}, err
-	}
-	sources := []policy.Source{policy.Embedded()}
-	for _, d := range r.policyDirs {
-		sources = append(sources, policy.Dir(d))
-	}
-	return policy.Options{Sources: sources, Config: cfg, SkipTests: len(r.policyDirs) == 0}, nil
+// NewReloader reloads engine from files when they change.
+func NewReloader(engine *policy.Engine, files policy.Files, metrics *Metrics, logger *slog.Logger) *Reloader {
+	return &Reloader{engine: engine, files: files, metrics: metrics, logger: logger, debounce: 250 * time.Millisecond}
 }
 
 // Reload rebuilds the set now.
 func (r *Reloader) Reload(ctx context.Context) error {
-	opts, err := r.Options()
+	opts, err := r.files.Options()
 	if err == nil {
 		err = r.engine.Reload(ctx, opts)
 	}
@@ -93,10 +71,10 @@ func (r *Reloader) Watch(ctx context.Context) error {
 	}
 	defer w.Close()
 	var dirs []string
-	if r.configFile != "" {
-		dirs = append(dirs, filepath.Dir(r.configFile))
+	if r.files.ConfigFile != "" {
+		dirs = append(dirs, filepath.Dir(r.files.ConfigFile))
 	}
-	dirs = append(dirs, r.policyDirs...)
+	dirs = append(dirs, r.files.PolicyDirs...)
 	for _, d := range dirs {
 		if err := w.Add(d); err != nil {
 			return fmt.Errorf("watch %s: %w", d, err)

@@ -42,8 +42,8 @@ func TestReloaderAppliesGoodChangesAndKeepsServingOnBadOnes(t *testing.T) {
 	}
 	write("podSecurity: {level: baseline}\n")
 	metrics := NewMetrics()
-	r := NewReloader(nil, cfgFile, nil, metrics, slog.New(slog.DiscardHandler))
-	opts, err := r.Options()
+	files := policy.Files{ConfigFile: cfgFile}
+	opts, err := files.Options()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestReloaderAppliesGoodChangesAndKeepsServingOnBadOnes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.SetEngine(engine)
+	r := NewReloader(engine, files, metrics, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = r.Watch(ctx) }()
@@ -201,8 +201,8 @@ func TestReloaderFollowsAConfigMapVolume(t *testing.T) {
 	if err := os.Symlink(filepath.Join("..data", "config.yaml"), filepath.Join(dir, "config.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	r := NewReloader(nil, filepath.Join(dir, "config.yaml"), nil, NewMetrics(), slog.New(slog.DiscardHandler))
-	opts, err := r.Options()
+	files := policy.Files{ConfigFile: filepath.Join(dir, "config.yaml")}
+	opts, err := files.Options()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +210,7 @@ func TestReloaderFollowsAConfigMapVolume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.SetEngine(engine)
+	r := NewReloader(engine, files, NewMetrics(), slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = r.Watch(ctx) }()

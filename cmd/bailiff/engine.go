@@ -5,7 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bailiff/bailiff/pkg/config"
 	"github.com/bailiff/bailiff/pkg/policy"
 )
 
@@ -20,26 +19,18 @@ func (f *policyFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.policyDirs, "policies", nil, "extra directory of Rego policies, loaded with the built-in library (repeatable)")
 }
 
-// sources are the embedded library plus the extra directories.
-func (f *policyFlags) sources() []policy.Source {
-	sources := []policy.Source{policy.Embedded()}
-	for _, d := range f.policyDirs {
-		sources = append(sources, policy.Dir(d))
-	}
-	return sources
+func (f *policyFlags) files() policy.Files {
+	return policy.Files{ConfigFile: f.configFile, PolicyDirs: f.policyDirs}
 }
 
-// engine loads the configuration and compiles the policies. Extra policy directories
-// are tested before use; the built-in library was tested when Bailiff was built.
+// engine loads the configuration and compiles the policies; a problem with either is a
+// usage error.
 func (f *policyFlags) engine(ctx context.Context) (*policy.Engine, error) {
-	cfg, err := config.Default()
-	if f.configFile != "" {
-		cfg, err = config.Load(f.configFile)
-	}
+	opts, err := f.files().Options()
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
 	}
-	e, err := policy.New(ctx, policy.Options{Sources: f.sources(), Config: cfg, SkipTests: len(f.policyDirs) == 0})
+	e, err := policy.New(ctx, opts)
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
 	}

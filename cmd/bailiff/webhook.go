@@ -12,7 +12,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/bailiff/bailiff/pkg/policy"
 	"github.com/bailiff/bailiff/webhook"
 )
 
@@ -41,23 +40,23 @@ fails keeps the running one serving.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			logger := newLogger(logFormat)
+			for _, fp := range []string{validateFailure, mutateFailure} {
+				if fp != string(webhook.Fail) && fp != string(webhook.Ignore) {
+					return &exitError{code: exitUsage, err: fmt.Errorf("failure policy %q must be Fail or Ignore", fp)}
+				}
+			}
 			if selfSigned {
 				if _, err := webhook.SelfSigned(certDir, tlsHosts, 365*24*time.Hour); err != nil {
 					return err
 				}
 				logger.Info("generated a self-signed CA and serving certificate", "certDir", certDir, "caBundle", filepath.Join(certDir, webhook.CAFile))
 			}
+			engine, err := pf.engine(ctx)
+			if err != nil {
+				return err
+			}
 			metrics := webhook.NewMetrics()
-			reloader := webhook.NewReloader(nil, pf.configFile, pf.policyDirs, metrics, logger)
-			opts, err := reloader.Options()
-			if err != nil {
-				return &exitError{code: exitUsage, err: err}
-			}
-			engine, err := policy.New(ctx, opts)
-			if err != nil {
-				return &exitError{code: exitUsage, err: err}
-			}
-			reloader.SetEngine(engine)
+			reloader := webhook.NewReloader(engine, pf.files(), metrics, logger)
 			var clusterCache *webhook.ClusterCache
 			if !noCluster {
 				cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(

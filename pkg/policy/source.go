@@ -11,6 +11,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
+	"github.com/bailiff/bailiff/pkg/config"
 	"github.com/bailiff/bailiff/policies"
 )
 
@@ -25,6 +26,31 @@ func Embedded() Source { return Source{Name: "policies", FS: policies.FS} }
 
 // Dir is a directory of extra policies.
 func Dir(dir string) Source { return Source{Name: dir, FS: os.DirFS(dir)} }
+
+// Files names where a policy set comes from on disk: a configuration file ("" for the
+// built-in defaults) and extra policy directories loaded with the embedded library.
+type Files struct {
+	ConfigFile string
+	PolicyDirs []string
+}
+
+// Options reads the configuration and returns the engine options for the files as they
+// are now. Extra directories are tested before use; the embedded library's tests ran
+// when Bailiff was built.
+func (f Files) Options() (Options, error) {
+	cfg, err := config.Default()
+	if f.ConfigFile != "" {
+		cfg, err = config.Load(f.ConfigFile)
+	}
+	if err != nil {
+		return Options{}, err
+	}
+	sources := []Source{Embedded()}
+	for _, d := range f.PolicyDirs {
+		sources = append(sources, Dir(d))
+	}
+	return Options{Sources: sources, Config: cfg, SkipTests: len(f.PolicyDirs) == 0}, nil
+}
 
 // module is one parsed Rego file.
 type module struct {
