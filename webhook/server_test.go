@@ -31,6 +31,21 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// watchedEngine builds an engine from configFile and a Reloader for it.
+func watchedEngine(t *testing.T, configFile string, metrics *Metrics) (*policy.Engine, *Reloader) {
+	t.Helper()
+	files := policy.Files{ConfigFile: configFile}
+	opts, err := files.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, err := policy.New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return engine, NewReloader(engine, files, metrics, slog.New(slog.DiscardHandler))
+}
+
 func TestReloaderAppliesGoodChangesAndKeepsServingOnBadOnes(t *testing.T) {
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "config.yaml")
@@ -42,16 +57,7 @@ func TestReloaderAppliesGoodChangesAndKeepsServingOnBadOnes(t *testing.T) {
 	}
 	write("podSecurity: {level: baseline}\n")
 	metrics := NewMetrics()
-	files := policy.Files{ConfigFile: cfgFile}
-	opts, err := files.Options()
-	if err != nil {
-		t.Fatal(err)
-	}
-	engine, err := policy.New(context.Background(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := NewReloader(engine, files, metrics, slog.New(slog.DiscardHandler))
+	engine, r := watchedEngine(t, cfgFile, metrics)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = r.Watch(ctx) }()
@@ -201,16 +207,7 @@ func TestReloaderFollowsAConfigMapVolume(t *testing.T) {
 	if err := os.Symlink(filepath.Join("..data", "config.yaml"), filepath.Join(dir, "config.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	files := policy.Files{ConfigFile: filepath.Join(dir, "config.yaml")}
-	opts, err := files.Options()
-	if err != nil {
-		t.Fatal(err)
-	}
-	engine, err := policy.New(context.Background(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := NewReloader(engine, files, NewMetrics(), slog.New(slog.DiscardHandler))
+	engine, r := watchedEngine(t, filepath.Join(dir, "config.yaml"), NewMetrics())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = r.Watch(ctx) }()
