@@ -12,23 +12,25 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/bailiff/bailiff/pkg/images"
 	"github.com/bailiff/bailiff/webhook"
 )
 
 func newWebhookCommand() *cobra.Command {
 	var (
-		pf               policyFlags
-		addr             string
-		certDir          string
-		selfSigned       bool
-		tlsHosts         []string
-		kubeconfig       string
-		noCluster        bool
-		exemptNamespaces []string
-		validateFailure  string
-		mutateFailure    string
-		timeout          time.Duration
-		logFormat        string
+		pf                 policyFlags
+		addr               string
+		certDir            string
+		selfSigned         bool
+		tlsHosts           []string
+		kubeconfig         string
+		noCluster          bool
+		exemptNamespaces   []string
+		validateFailure    string
+		mutateFailure      string
+		timeout            time.Duration
+		logFormat          string
+		insecureRegistries []string
 	)
 	cmd := &cobra.Command{
 		Use:   "webhook",
@@ -71,8 +73,10 @@ fails keeps the running one serving.`,
 				}
 				clusterCache = webhook.NewClusterCache(client, 10*time.Minute)
 			}
+			resolver := images.NewResolver(images.ResolverOptions{InsecureRegistries: insecureRegistries})
 			handler := webhook.NewHandler(webhook.Options{
 				Engine:           engine,
+				Images:           webhook.ResolvingImages(resolver, func() bool { return engine.Set().Config().Images.PinDigests }),
 				Cluster:          clusterContextOrNil(clusterCache),
 				ExemptNamespaces: exemptNamespaces,
 				ValidateFailure:  webhook.FailurePolicy(validateFailure),
@@ -118,6 +122,7 @@ fails keeps the running one serving.`,
 	f.StringVar(&mutateFailure, "mutate-failure-policy", string(webhook.Ignore), "when mutation cannot be evaluated: Fail (refuse) or Ignore (allow unchanged)")
 	f.DurationVar(&timeout, "timeout", 3*time.Second, "evaluation budget per request; past it the failure policy answers")
 	f.StringVar(&logFormat, "log-format", "json", "log format: json or text")
+	f.StringSliceVar(&insecureRegistries, "insecure-registries", nil, "registry hosts reached over plain HTTP when resolving image digests (local mirrors only)")
 	return cmd
 }
 

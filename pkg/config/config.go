@@ -32,6 +32,7 @@ type Cluster struct {
 type Images struct {
 	AllowedRegistries []string `json:"allowedRegistries"`
 	RequireDigest     bool     `json:"requireDigest"`
+	PinDigests        bool     `json:"pinDigests"`
 	MaxSeverity       string   `json:"maxSeverity"`
 	Unscanned         string   `json:"unscanned"`
 }

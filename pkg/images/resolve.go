@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,13 +17,13 @@ import (
 
 // ResolverOptions configure a Resolver.
 type ResolverOptions struct {
-	TTL        time.Duration     // how long a resolved digest is trusted; default 5m
-	ErrorTTL   time.Duration     // how long a failure is remembered, so a down registry is not hammered; default 30s
-	MaxEntries int               // cache bound; default 10,000
-	Timeout    time.Duration     // per registry request; default 5s
-	Transport  http.RoundTripper // default remote.DefaultTransport
-	Now        func() time.Time  // default time.Now
-	Insecure   bool              // allow plain HTTP registries (tests, local mirrors)
+	TTL                time.Duration     // how long a resolved digest is trusted; default 5m
+	ErrorTTL           time.Duration     // how long a failure is remembered, so a down registry is not hammered; default 30s
+	MaxEntries         int               // cache bound; default 10,000
+	Timeout            time.Duration     // per registry request; default 5s
+	Transport          http.RoundTripper // default remote.DefaultTransport
+	Now                func() time.Time  // default time.Now
+	InsecureRegistries []string          // registry hosts reached over plain HTTP (local mirrors, tests)
 }
 
 // Resolver turns image tags into digests with go-containerregistry, caching answers
@@ -132,7 +133,7 @@ func (r *Resolver) store(ref string, e cacheEntry) {
 // does not answer HEAD with a digest.
 func (r *Resolver) fetch(ctx context.Context, ref string, keychain authn.Keychain) (string, error) {
 	var nameOpts []name.Option
-	if r.opts.Insecure {
+	if slices.Contains(r.opts.InsecureRegistries, ParseReference(ref).Registry) {
 		nameOpts = append(nameOpts, name.Insecure)
 	}
 	parsed, err := name.ParseReference(ref, nameOpts...)

@@ -78,7 +78,7 @@ func TestResolveCachesDigestsForTheirTTL(t *testing.T) {
 	reg := newTestRegistry(t)
 	want := reg.push(t, "shop/api:1.0")
 	clk := &clock{now: time.Unix(1_800_000_000, 0)}
-	r := NewResolver(ResolverOptions{TTL: time.Minute, Insecure: true, Now: clk.Now})
+	r := NewResolver(ResolverOptions{TTL: time.Minute, InsecureRegistries: []string{reg.host()}, Now: clk.Now})
 	ref := reg.host() + "/shop/api:1.0"
 
 	got, err := r.Resolve(context.Background(), ref, nil)
@@ -106,7 +106,7 @@ func TestResolveCachesDigestsForTheirTTL(t *testing.T) {
 func TestResolveDeduplicatesConcurrentLookups(t *testing.T) {
 	reg := newTestRegistry(t)
 	want := reg.push(t, "shop/web:2")
-	r := NewResolver(ResolverOptions{Insecure: true})
+	r := NewResolver(ResolverOptions{InsecureRegistries: []string{reg.host()}})
 	var wg sync.WaitGroup
 	for range 50 {
 		wg.Add(1)
@@ -126,7 +126,7 @@ func TestResolveDeduplicatesConcurrentLookups(t *testing.T) {
 func TestResolveFailuresAreClearAndBrieflyRemembered(t *testing.T) {
 	reg := newTestRegistry(t)
 	clk := &clock{now: time.Unix(1_800_000_000, 0)}
-	r := NewResolver(ResolverOptions{Insecure: true, ErrorTTL: 30 * time.Second, Timeout: 2 * time.Second, Now: clk.Now})
+	r := NewResolver(ResolverOptions{InsecureRegistries: []string{reg.host()}, ErrorTTL: 30 * time.Second, Timeout: 2 * time.Second, Now: clk.Now})
 
 	_, err := r.Resolve(context.Background(), reg.host()+"/shop/missing:1", nil)
 	if !errors.Is(err, ErrUnresolvable) || !strings.Contains(err.Error(), "shop/missing:1") {

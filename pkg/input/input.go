@@ -77,6 +77,8 @@ type Image struct {
 	Tag             string
 	Digest          string
 	Error           string // set only when the reference does not parse
+	ResolvedDigest  string // the digest the tag points at now, when Bailiff resolved it
+	ResolveError    string // why resolving the tag failed, when it was tried
 	Scanned         bool
 	UnscannedReason string      // why Scan is nil: "pending", "failed: ...", "db stale"
 	Scan            *ScanResult // nil unless Scanned
@@ -262,6 +264,12 @@ func imagesTerm(imgs map[string]Image) *ast.Term {
 		}
 		if img.Error != "" {
 			fields = append(fields, item("error", ast.StringTerm(img.Error)))
+		}
+		if img.ResolvedDigest != "" {
+			fields = append(fields, item("resolved_digest", ast.StringTerm(img.ResolvedDigest)))
+		}
+		if img.ResolveError != "" {
+			fields = append(fields, item("resolve_error", ast.StringTerm(img.ResolveError)))
 		}
 		if img.UnscannedReason != "" {
 			fields = append(fields, item("unscanned_reason", ast.StringTerm(img.UnscannedReason)))

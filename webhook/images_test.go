@@ -1,0 +1,113 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/bailiff/bailiff/pkg/images"
+	"github.com/bailiff/bailiff/pkg/policy"
+)
+
+// pinningHandler is a handler whose configuration pins digests, resolving at host.
+func pinningHandler(t *testing.T, host string) *Handler {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfg, []byte("images: {pinDigests: true}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := policy.Files{ConfigFile: cfg}.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, err := policy.New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resolver := images.NewResolver(images.ResolverOptions{InsecureRegistries: []string{host}})
+	return NewHandler(Options{Engine: engine, Images: ResolvingImages(resolver, func() bool { return engine.Set().Config().Images.PinDigests })})
+}
+
+func podWithImage(image string) string {
+	return `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"shop"},"spec":{"containers":[{"name":"app","image":"` + image + `"}]}}`
+}
+
+func TestTagsArePinnedToTheirDigestAtAdmission(t *testing.T) {
+	srv := httptest.NewServer(registry.New())
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	img, err := random.Image(128, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := host + "/shop/api:1.0"
+	parsed, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(parsed, img); err != nil {
+		t.Fatal(err)
+	}
+	digest, _ := img.Digest()
+	h := pinningHandler(t, host)
+
+	_, resp := post(t, h.Mutate(), review("CREATE", "shop", podWithImage(ref), ""))
+	var patches []policy.Patch
+	if err := json.Unmarshal(resp.Patch, &patches); err != nil {
+		t.Fatalf("no patch: %+v", resp)
+	}
+	var pinned string
+	for _, p := range patches {
+		if p.Path == "/spec/containers/0/image" {
+			pinned, _ = p.Value.(string)
+		}
+	}
+	if pinned != ref+"@"+digest.String() {
+		t.Fatalf("image patched to %q, want %q (patches %+v)", pinned, ref+"@"+digest.String(), patches)
+	}
+
+	_, again := post(t, h.Mutate(), review("CREATE", "shop", podWithImage(pinned), ""))
+	for _, p := range decodePatches(t, again.Patch) {
+		if strings.HasSuffix(p.Path, "/image") {
+			t.Errorf("a pinned image must not be patched again: %+v", p)
+		}
+	}
+}
+
+func TestUnresolvableTagsAreLeftAsWritten(t *testing.T) {
+	srv := httptest.NewServer(registry.New())
+	host := strings.TrimPrefix(srv.URL, "http://")
+	srv.Close() // the registry is down
+	h := pinningHandler(t, host)
+	_, resp := post(t, h.Mutate(), review("CREATE", "shop", podWithImage(host+"/shop/api:1.0"), ""))
+	if !resp.Allowed {
+		t.Fatalf("mutation must not refuse: %+v", resp.Result)
+	}
+	for _, p := range decodePatches(t, resp.Patch) {
+		if strings.HasSuffix(p.Path, "/image") {
+			t.Errorf("an unresolvable tag must be left as written: %+v", p)
+		}
+	}
+}
+
+func decodePatches(t *testing.T, raw []byte) []policy.Patch {
+	t.Helper()
+	if raw == nil {
+		return nil
+	}
+	var out []policy.Patch
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
