@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/bailiff/bailiff/test/kube"
 )
@@ -42,10 +48,10 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // startWebhook starts the webhook against the cluster and waits until it is ready.
-func startWebhook(t *testing.T, c *cluster, bin, configFile, certDir string, port int, selfSigned bool) *webhookProcess {
+func startWebhook(t *testing.T, c *cluster, bin, configFile, certDir string, port int, selfSigned bool, extra ...string) *webhookProcess {
 	t.Helper()
-	args := []string{"webhook", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--cert-dir", certDir,
-		"--kubeconfig", c.Kubeconfig, "--config", configFile, "--log-format", "text"}
+	args := append([]string{"webhook", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--cert-dir", certDir,
+		"--kubeconfig", c.Kubeconfig, "--config", configFile, "--log-format", "text"}, extra...)
 	if selfSigned {
 		args = append(args, "--tls-self-signed")
 	}
@@ -170,7 +176,8 @@ func TestWebhookOnARealAPIServer(t *testing.T) {
 	must(t, os.WriteFile(configFile, []byte(fmt.Sprintf(e2eConfig, "eu-west-1")), 0o644))
 	certDir := filepath.Join(dir, "certs")
 	port := freePort(t)
-	w := startWebhook(t, c, bin, configFile, certDir, port, true)
+	registryHost, digest := startRegistryWithImage(t, "shop/api:3.1")
+	w := startWebhook(t, c, bin, configFile, certDir, port, true, "--insecure-registries", registryHost)
 	caPEM, err := os.ReadFile(filepath.Join(certDir, "ca.crt"))
 	must(t, err)
 
@@ -283,6 +290,22 @@ provisioner: example.com/csi
 		}
 	})
 
+	t.Run("with pinDigests on, a tag is rewritten to its digest", func(t *testing.T) {
+		pinning := fmt.Sprintf(e2eConfig, "eu-west-1") + "images: {pinDigests: true, unscanned: warn, allowedRegistries: [" + registryHost + "]}\n"
+		pinning = strings.Replace(pinning, "images:\n  allowedRegistries: [registry.example.com, ghcr.io/acme]\n  unscanned: warn\n", "", 1)
+		must(t, os.WriteFile(configFile, []byte(pinning), 0o644))
+		image := registryHost + "/shop/api:3.1"
+		waitUntil(t, "pinning to apply", func() bool {
+			out, _, err := c.kubectl(deployment("shop", "pinned", image, true, true), "apply", "--dry-run=server", "-o", "jsonpath={.spec.template.spec.containers[0].image}", "-f", "-")
+			return err == nil && strings.Contains(out, "@sha256:")
+		})
+		c.mustKubectl(deployment("shop", "pinned", image, true, true), "apply", "-f", "-")
+		got := c.mustKubectl("", "get", "deployment", "pinned", "-n", "shop", "-o", "jsonpath={.spec.template.spec.containers[0].image}")
+		if got != image+"@"+digest {
+			t.Errorf("image = %q, want %q", got, image+"@"+digest)
+		}
+	})
+
 	t.Run("with the webhook stopped the failure policy decides", func(t *testing.T) {
 		w.stop()
 		_, errOut, err := c.kubectl("", "create", "configmap", "while-down", "-n", "shop")
@@ -295,6 +318,23 @@ provisioner: example.com/csi
 			return err == nil
 		})
 	})
+}
+
+// startRegistryWithImage serves go-containerregistry's registry on loopback with one
+// image pushed under repoTag, and returns the registry's host and the image's digest.
+func startRegistryWithImage(t *testing.T, repoTag string) (string, string) {
+	t.Helper()
+	srv := httptest.NewServer(registry.New())
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	img, err := random.Image(256, 1)
+	must(t, err)
+	ref, err := name.ParseReference(host+"/"+repoTag, name.Insecure)
+	must(t, err)
+	must(t, remote.Write(ref, img))
+	digest, err := img.Digest()
+	must(t, err)
+	return host, digest.String()
 }
 
 // waitUntil waits for an asynchronous change to take effect.
