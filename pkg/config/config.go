@@ -33,8 +33,15 @@ type Images struct {
 	AllowedRegistries []string `json:"allowedRegistries"`
 	RequireDigest     bool     `json:"requireDigest"`
 	PinDigests        bool     `json:"pinDigests"`
-	MaxSeverity       string   `json:"maxSeverity"`
-	Unscanned         string   `json:"unscanned"`
+	// NamespaceOverrides replaces settings inside the namespaces it names.
+	NamespaceOverrides map[string]ImageOverride `json:"namespaceOverrides"`
+	MaxSeverity        string                   `json:"maxSeverity"`
+	Unscanned          string                   `json:"unscanned"`
+}
+
+// ImageOverride is what one namespace allows instead of the cluster-wide settings.
+type ImageOverride struct {
+	AllowedRegistries []string `json:"allowedRegistries"`
 }
 
 // Resources configures required, defaulted and bounded container resources. Keys are

@@ -110,6 +110,8 @@ func TestParseRejectsBadInputNamingTheField(t *testing.T) {
 		{"bad unscanned action", "images: {unscanned: maybe}\n", []string{"images.unscanned"}},
 		{"registry with scheme", "images: {allowedRegistries: [\"https://r.io\"]}\n", []string{"images.allowedRegistries[0]", "without a scheme"}},
 		{"bad quantity", "resources: {max: {limits.memory: lots}}\n", []string{"resources.max[limits.memory] (line 1)", "not a Kubernetes quantity"}},
+		{"bad registry in a namespace override", "images: {namespaceOverrides: {sandbox: {allowedRegistries: [\"https://hub\"]}}}\n", []string{"images.namespaceOverrides[sandbox].allowedRegistries[0]", "without a scheme"}},
+		{"unknown key in a namespace override", "images: {namespaceOverrides: {sandbox: {allowedRegistry: []}}}\n", []string{"images.namespaceOverrides[sandbox].allowedRegistry", "unknown field"}},
 		{"bad resource key", "resources: {require: [cpu]}\n", []string{"resources.require[0]", "requests.<resource>"}},
 		{"default above max", "resources: {defaults: {limits.memory: 32Gi}, max: {limits.memory: 16Gi}}\n", []string{"resources.defaults[limits.memory]", "above resources.max"}},
 		{"default request above default limit", "resources: {defaults: {requests.memory: 1Gi, limits.memory: 512Mi}}\n", []string{"resources.defaults[requests.memory]", "above the default limit"}},

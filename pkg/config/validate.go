@@ -40,6 +40,13 @@ func (c *Config) Validate() error {
 			bad(fmt.Sprintf("images.allowedRegistries[%d]", i), "%s", msg)
 		}
 	}
+	for _, ns := range sortedKeysOf(c.Images.NamespaceOverrides) {
+		for i, r := range c.Images.NamespaceOverrides[ns].AllowedRegistries {
+			if msg := registryProblem(r); msg != "" {
+				bad(fmt.Sprintf("images.namespaceOverrides[%s].allowedRegistries[%d]", ns, i), "%s", msg)
+			}
+		}
+	}
 	oneOf("images.maxSeverity", c.Images.MaxSeverity, Severities)
 	oneOf("images.unscanned", c.Images.Unscanned, UnscannedActions)
 

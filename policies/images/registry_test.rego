@@ -44,3 +44,15 @@ test_image_equal_to_an_approved_entry_is_allowed if {
 	count(registry.violation) == 1 with input as object.union(pod("ghcr.io/acme/apiserver:1"), {"context": ctx("ghcr.io/acme/apiserver:1", "ghcr.io", "acme/apiserver")})
 		with data.bailiff.config as cfg(["ghcr.io/acme/api"])
 }
+
+test_a_namespace_override_replaces_the_list_there if {
+	hub := object.union(pod("docker.io/library/nginx:1"), {"context": ctx("docker.io/library/nginx:1", "docker.io", "library/nginx")})
+	cfg := {"images": {
+		"allowedRegistries": ["registry.example.com"],
+		"namespaceOverrides": {"sandbox": {"allowedRegistries": ["docker.io"]}},
+	}}
+	count(registry.violation) == 0 with input as object.union(hub, {"request": {"namespace": "sandbox"}}) with data.bailiff.config as cfg
+	count(registry.violation) == 1 with input as object.union(hub, {"request": {"namespace": "shop"}}) with data.bailiff.config as cfg
+	internal := object.union(pod("registry.example.com/web:1"), {"context": ctx("registry.example.com/web:1", "registry.example.com", "web")})
+	count(registry.violation) == 1 with input as object.union(internal, {"request": {"namespace": "sandbox"}}) with data.bailiff.config as cfg
+}
