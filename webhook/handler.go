@@ -45,10 +45,10 @@ type ClusterContext interface {
 }
 
 // ImageLookup fills input.context.images for the image references of a request.
-type ImageLookup func(ctx context.Context, refs []string) map[string]input.Image
+type ImageLookup func(ctx context.Context, req input.Request, refs []string) map[string]input.Image
 
 // UnscannedWithoutScanner describes images when no scanner is configured.
-func UnscannedWithoutScanner(_ context.Context, refs []string) map[string]input.Image {
+func UnscannedWithoutScanner(_ context.Context, _ input.Request, refs []string) map[string]input.Image {
 	out := make(map[string]input.Image, len(refs))
 	for _, ref := range refs {
 		out[ref] = images.Describe(ref, "no scanner is configured for this cluster")
@@ -239,7 +239,7 @@ func (h *Handler) policyInput(ctx context.Context, in input.Request) (*input.Inp
 		}
 	}
 	if refs := input.ContainerImages(in.Object, in.Kind.Kind); len(refs) > 0 {
-		c.Images = h.opts.Images(ctx, refs)
+		c.Images = h.opts.Images(ctx, in, refs)
 	}
 	return input.New(in, c)
 }

@@ -261,7 +261,7 @@ func counterValue(t testing.TB, m *Metrics, name string) float64 {
 
 func TestPanicsAreRecoveredAndCounted(t *testing.T) {
 	h := testHandler(t, func(o *Options) {
-		o.Images = func(context.Context, []string) map[string]input.Image { panic("boom") }
+		o.Images = func(context.Context, input.Request, []string) map[string]input.Image { panic("boom") }
 	})
 	w, _ := post(t, h.Validate(), review("CREATE", "shop", compliantPod, ""))
 	if w.Code != http.StatusInternalServerError {

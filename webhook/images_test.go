@@ -3,23 +3,29 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/bailiff/bailiff/pkg/images"
 	"github.com/bailiff/bailiff/pkg/policy"
 )
 
 // pinningHandler is a handler whose configuration pins digests, resolving at host.
-func pinningHandler(t *testing.T, host string) *Handler {
+func pinningHandler(t *testing.T, host string, keychains Keychains) *Handler {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config.yaml")
@@ -35,7 +41,7 @@ func pinningHandler(t *testing.T, host string) *Handler {
 		t.Fatal(err)
 	}
 	resolver := images.NewResolver(images.ResolverOptions{InsecureRegistries: []string{host}})
-	return NewHandler(Options{Engine: engine, Images: ResolvingImages(resolver, func() bool { return engine.Set().Config().Images.PinDigests })})
+	return NewHandler(Options{Engine: engine, Images: ResolvingImages(resolver, func() bool { return engine.Set().Config().Images.PinDigests }, keychains)})
 }
 
 func podWithImage(image string) string {
@@ -59,7 +65,7 @@ func TestTagsArePinnedToTheirDigestAtAdmission(t *testing.T) {
 		t.Fatal(err)
 	}
 	digest, _ := img.Digest()
-	h := pinningHandler(t, host)
+	h := pinningHandler(t, host, nil)
 
 	_, resp := post(t, h.Mutate(), review("CREATE", "shop", podWithImage(ref), ""))
 	var patches []policy.Patch
@@ -88,7 +94,7 @@ func TestUnresolvableTagsAreLeftAsWritten(t *testing.T) {
 	srv := httptest.NewServer(registry.New())
 	host := strings.TrimPrefix(srv.URL, "http://")
 	srv.Close() // the registry is down
-	h := pinningHandler(t, host)
+	h := pinningHandler(t, host, nil)
 	_, resp := post(t, h.Mutate(), review("CREATE", "shop", podWithImage(host+"/shop/api:1.0"), ""))
 	if !resp.Allowed {
 		t.Fatalf("mutation must not refuse: %+v", resp.Result)
@@ -110,4 +116,61 @@ func decodePatches(t *testing.T, raw []byte) []policy.Patch {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestPrivateRegistriesUseTheWorkloadsPullSecrets serves a registry that demands basic
+// auth; only a pod naming the pull secret that holds the credentials gets its tag pinned,
+// and a pod without it failing first does not spoil the lookup for the one with it.
+func TestPrivateRegistriesUseTheWorkloadsPullSecrets(t *testing.T) {
+	reg := registry.New()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if user, pass, ok := r.BasicAuth(); !ok || user != "ci" || pass != "s3cret" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	img, err := random.Image(128, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := host + "/private/api:1"
+	parsed, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(parsed, img, remote.WithAuth(&authn.Basic{Username: "ci", Password: "s3cret"})); err != nil {
+		t.Fatal(err)
+	}
+	digest, _ := img.Digest()
+
+	dockerConfig := fmt.Sprintf(`{"auths":{%q:{"username":"ci","password":"s3cret"}}}`, host)
+	client := fake.NewClientset(
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "regcred", Namespace: "shop"}, Type: corev1.SecretTypeDockerConfigJson,
+			Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(dockerConfig)}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "shop"}},
+	)
+	h := pinningHandler(t, host, PodPullSecrets(client))
+
+	image := func(resp []byte) string {
+		for _, p := range decodePatches(t, resp) {
+			if p.Path == "/spec/containers/0/image" {
+				s, _ := p.Value.(string)
+				return s
+			}
+		}
+		return ""
+	}
+	_, without := post(t, h.Mutate(), review("CREATE", "shop", podWithImage(ref), ""))
+	if got := image(without.Patch); got != "" {
+		t.Errorf("without credentials the tag cannot be resolved, yet it was pinned to %q", got)
+	}
+	withSecret := strings.Replace(podWithImage(ref), `"containers":`, `"imagePullSecrets":[{"name":"regcred"}],"containers":`, 1)
+	_, with := post(t, h.Mutate(), review("CREATE", "shop", withSecret, ""))
+	if got := image(with.Patch); got != ref+"@"+digest.String() {
+		t.Errorf("with the pull secret: image %q, want %q", got, ref+"@"+digest.String())
+	}
 }

@@ -31,6 +31,7 @@ func newWebhookCommand() *cobra.Command {
 		timeout            time.Duration
 		logFormat          string
 		insecureRegistries []string
+		pullSecrets        bool
 	)
 	cmd := &cobra.Command{
 		Use:   "webhook",
@@ -60,6 +61,7 @@ fails keeps the running one serving.`,
 			metrics := webhook.NewMetrics()
 			reloader := webhook.NewReloader(engine, pf.files(), metrics, logger)
 			var clusterCache *webhook.ClusterCache
+			var keychains webhook.Keychains
 			if !noCluster {
 				cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
 					&clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig, Precedence: clientcmd.NewDefaultClientConfigLoadingRules().Precedence},
@@ -72,11 +74,14 @@ fails keeps the running one serving.`,
 					return err
 				}
 				clusterCache = webhook.NewClusterCache(client, 10*time.Minute)
+				if pullSecrets {
+					keychains = webhook.PodPullSecrets(client)
+				}
 			}
 			resolver := images.NewResolver(images.ResolverOptions{InsecureRegistries: insecureRegistries})
 			handler := webhook.NewHandler(webhook.Options{
 				Engine:           engine,
-				Images:           webhook.ResolvingImages(resolver, func() bool { return engine.Set().Config().Images.PinDigests }),
+				Images:           webhook.ResolvingImages(resolver, func() bool { return engine.Set().Config().Images.PinDigests }, keychains),
 				Cluster:          clusterContextOrNil(clusterCache),
 				ExemptNamespaces: exemptNamespaces,
 				ValidateFailure:  webhook.FailurePolicy(validateFailure),
@@ -122,6 +127,7 @@ fails keeps the running one serving.`,
 	f.StringVar(&mutateFailure, "mutate-failure-policy", string(webhook.Ignore), "when mutation cannot be evaluated: Fail (refuse) or Ignore (allow unchanged)")
 	f.DurationVar(&timeout, "timeout", 3*time.Second, "evaluation budget per request; past it the failure policy answers")
 	f.StringVar(&logFormat, "log-format", "json", "log format: json or text")
+	f.BoolVar(&pullSecrets, "pull-secrets", false, "resolve digests with each workload's imagePullSecrets and its service account's (needs get on secrets and serviceaccounts)")
 	f.StringSliceVar(&insecureRegistries, "insecure-registries", nil, "registry hosts reached over plain HTTP when resolving image digests (local mirrors only)")
 	return cmd
 }

@@ -69,8 +69,9 @@ var ErrUnresolvable = errors.New("image digest could not be resolved")
 
 // Resolve returns the digest ("sha256:...") an image reference points at now. A reference
 // already pinned by digest is answered without a request. keychain supplies registry
-// credentials (nil: anonymous). The cache is keyed by reference alone: credentials
-// decide whether a pull is allowed, not what a tag points at.
+// credentials (nil: anonymous). Digests are cached by reference alone (credentials decide
+// whether a pull is allowed, not what a tag points at); failures are cached per
+// reference and credentials, so one workload lacking access does not fail another's.
 func (r *Resolver) Resolve(ctx context.Context, ref string, keychain authn.Keychain) (string, error) {
 	parsed := ParseReference(ref)
 	if parsed.Error != "" {
@@ -79,20 +80,30 @@ func (r *Resolver) Resolve(ctx context.Context, ref string, keychain authn.Keych
 	if parsed.Digest != "" {
 		return parsed.Digest, nil
 	}
-	if e, ok := r.cached(ref); ok {
+	failureKey := ref + "\x00"
+	if s, ok := keychain.(scopedKeychain); ok {
+		failureKey += s.Scope()
+	}
+	lookup := func() (cacheEntry, bool) {
+		if e, ok := r.cached(ref); ok {
+			return e, true
+		}
+		return r.cached(failureKey)
+	}
+	if e, ok := lookup(); ok {
 		return e.digest, e.err
 	}
-	v, err, _ := r.group.Do(ref, func() (any, error) {
-		if e, ok := r.cached(ref); ok { // another caller may have just filled it
+	v, err, _ := r.group.Do(failureKey, func() (any, error) {
+		if e, ok := lookup(); ok { // another caller may have just filled it
 			return e.digest, e.err
 		}
 		digest, err := r.fetch(ctx, ref, keychain)
-		ttl := r.opts.TTL
 		if err != nil {
-			ttl = r.opts.ErrorTTL
+			r.store(failureKey, cacheEntry{err: err, expires: r.opts.Now().Add(r.opts.ErrorTTL)})
+			return "", err
 		}
-		r.store(ref, cacheEntry{digest: digest, err: err, expires: r.opts.Now().Add(ttl)})
-		return digest, err
+		r.store(ref, cacheEntry{digest: digest, expires: r.opts.Now().Add(r.opts.TTL)})
+		return digest, nil
 	})
 	digest, _ := v.(string)
 	return digest, err

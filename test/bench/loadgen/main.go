@@ -144,7 +144,7 @@ func engineTime(configFile string, objects []map[string]any) error {
 		for _, obj := range objects {
 			start := time.Now()
 			req := input.ForObject(obj)
-			c := input.Context{Mode: input.ModeAdmission, Images: webhook.UnscannedWithoutScanner(ctx, input.ContainerImages(obj, req.Kind.Kind))}
+			c := input.Context{Mode: input.ModeAdmission, Images: webhook.UnscannedWithoutScanner(ctx, req, input.ContainerImages(obj, req.Kind.Kind))}
 			in, err := input.New(req, c)
 			if err != nil {
 				return err
