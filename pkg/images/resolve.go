@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -157,13 +158,21 @@ func (r *Resolver) fetch(ctx context.Context, ref string, keychain authn.Keychai
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
 	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(keychain), remote.WithTransport(r.opts.Transport)}
+	registry := parsed.Context().RegistryStr()
 	desc, headErr := remote.Head(parsed, opts...)
-	if headErr == nil && desc.Digest.Hex != "" {
+	if headErr == nil && desc.Digest.Hex != "" && isManifest(desc.MediaType) {
 		return desc.Digest.String(), nil
 	}
 	got, err := remote.Get(parsed, opts...)
 	if err != nil {
-		return "", fmt.Errorf("%w: %s from %s: %v", ErrUnresolvable, ref, parsed.Context().RegistryStr(), err)
+		return "", fmt.Errorf("%w: %s from %s: %v", ErrUnresolvable, ref, registry, err)
+	}
+	// A proxy or captive portal can answer 200 with anything; go-containerregistry
+	// would hash it. Only an image manifest or index has a digest worth pinning.
+	if !isManifest(got.MediaType) {
+		return "", fmt.Errorf("%w: %s from %s: the registry answered with %q, not an image manifest", ErrUnresolvable, ref, registry, got.MediaType)
 	}
 	return got.Digest.String(), nil
 }
+
+func isManifest(mt types.MediaType) bool { return mt.IsImage() || mt.IsIndex() }

@@ -161,3 +161,34 @@ func TestResolvePinnedAndInvalidReferencesNeedNoRegistry(t *testing.T) {
 		t.Errorf("an invalid reference: %v", err)
 	}
 }
+
+func TestResolveBoundsARegistryAnsweringGarbage(t *testing.T) {
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+	}{
+		{"HTML instead of a manifest", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			_, _ = w.Write([]byte("<html>welcome to the captive portal</html>"))
+		}},
+		{"a server error", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", http.StatusInternalServerError) }},
+		{"a stall longer than the timeout", func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Second):
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(tt.handler)
+			defer srv.Close()
+			host := strings.TrimPrefix(srv.URL, "http://")
+			r := NewResolver(ResolverOptions{InsecureRegistries: []string{host}, Timeout: 500 * time.Millisecond})
+			_, err := r.Resolve(context.Background(), host+"/app:1", nil)
+			if !errors.Is(err, ErrUnresolvable) || !strings.Contains(err.Error(), host) {
+				t.Errorf("want a bounded ErrUnresolvable naming the registry, got %v", err)
+			}
+		})
+	}
+}
