@@ -12,9 +12,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/bailiff/bailiff/pkg/images"
 	"github.com/bailiff/bailiff/pkg/policy"
+	"github.com/bailiff/bailiff/test/registrytest"
 )
 
 // pinningHandler is a handler whose configuration pins digests, resolving at host.
@@ -49,22 +48,9 @@ func podWithImage(image string) string {
 }
 
 func TestTagsArePinnedToTheirDigestAtAdmission(t *testing.T) {
-	srv := httptest.NewServer(registry.New())
-	defer srv.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
-	img, err := random.Image(128, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	host := registrytest.Serve(t, nil)
 	ref := host + "/shop/api:1.0"
-	parsed, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(parsed, img); err != nil {
-		t.Fatal(err)
-	}
-	digest, _ := img.Digest()
+	digest := registrytest.Push(t, host, "shop/api:1.0")
 	h := pinningHandler(t, host, nil)
 
 	_, resp := post(t, h.Mutate(), review("CREATE", "shop", podWithImage(ref), ""))
@@ -78,8 +64,8 @@ func TestTagsArePinnedToTheirDigestAtAdmission(t *testing.T) {
 			pinned, _ = p.Value.(string)
 		}
 	}
-	if pinned != ref+"@"+digest.String() {
-		t.Fatalf("image patched to %q, want %q (patches %+v)", pinned, ref+"@"+digest.String(), patches)
+	if pinned != ref+"@"+digest {
+		t.Fatalf("image patched to %q, want %q (patches %+v)", pinned, ref+"@"+digest, patches)
 	}
 
 	_, again := post(t, h.Mutate(), review("CREATE", "shop", podWithImage(pinned), ""))
@@ -122,30 +108,18 @@ func decodePatches(t *testing.T, raw []byte) []policy.Patch {
 // auth; only a pod naming the pull secret that holds the credentials gets its tag pinned,
 // and a pod without it failing first does not spoil the lookup for the one with it.
 func TestPrivateRegistriesUseTheWorkloadsPullSecrets(t *testing.T) {
-	reg := registry.New()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if user, pass, ok := r.BasicAuth(); !ok || user != "ci" || pass != "s3cret" {
-			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		reg.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
-	img, err := random.Image(128, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	host := registrytest.Serve(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if user, pass, ok := r.BasicAuth(); !ok || user != "ci" || pass != "s3cret" {
+				w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
 	ref := host + "/private/api:1"
-	parsed, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(parsed, img, remote.WithAuth(&authn.Basic{Username: "ci", Password: "s3cret"})); err != nil {
-		t.Fatal(err)
-	}
-	digest, _ := img.Digest()
+	digest := registrytest.Push(t, host, "private/api:1", remote.WithAuth(&authn.Basic{Username: "ci", Password: "s3cret"}))
 
 	dockerConfig := fmt.Sprintf(`{"auths":{%q:{"username":"ci","password":"s3cret"}}}`, host)
 	client := fake.NewClientset(
@@ -170,7 +144,7 @@ func TestPrivateRegistriesUseTheWorkloadsPullSecrets(t *testing.T) {
 	}
 	withSecret := strings.Replace(podWithImage(ref), `"containers":`, `"imagePullSecrets":[{"name":"regcred"}],"containers":`, 1)
 	_, with := post(t, h.Mutate(), review("CREATE", "shop", withSecret, ""))
-	if got := image(with.Patch); got != ref+"@"+digest.String() {
-		t.Errorf("with the pull secret: image %q, want %q", got, ref+"@"+digest.String())
+	if got := image(with.Patch); got != ref+"@"+digest {
+		t.Errorf("with the pull secret: image %q, want %q", got, ref+"@"+digest)
 	}
 }

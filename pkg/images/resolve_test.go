@@ -11,54 +11,37 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/bailiff/bailiff/test/registrytest"
 )
 
-// testRegistry is go-containerregistry's registry on loopback, counting manifest requests.
+// testRegistry is a loopback registry counting manifest requests.
 type testRegistry struct {
-	server    *httptest.Server
+	addr      string
 	manifests atomic.Int64
 }
 
 func newTestRegistry(t *testing.T) *testRegistry {
 	t.Helper()
 	tr := &testRegistry{}
-	reg := registry.New()
-	tr.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.Contains(r.URL.Path, "/manifests/") {
-			tr.manifests.Add(1)
-		}
-		reg.ServeHTTP(w, r)
-	}))
-	t.Cleanup(tr.server.Close)
+	tr.addr = registrytest.Serve(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.Contains(r.URL.Path, "/manifests/") {
+				tr.manifests.Add(1)
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
 	return tr
 }
 
-func (tr *testRegistry) host() string { return strings.TrimPrefix(tr.server.URL, "http://") }
+func (tr *testRegistry) host() string { return tr.addr }
 
-// push writes a random image under repo:tag and returns its digest.
+// push writes a random image under repo:tag, returns its digest and resets the count.
 func (tr *testRegistry) push(t *testing.T, repoTag string) string {
 	t.Helper()
-	img, err := random.Image(256, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := name.ParseReference(tr.host()+"/"+repoTag, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	digest := registrytest.Push(t, tr.addr, repoTag)
 	tr.manifests.Store(0)
-	return d.String()
+	return digest
 }
 
 // clock is a settable time source.

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,12 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-
 	"github.com/bailiff/bailiff/test/kube"
+	"github.com/bailiff/bailiff/test/registrytest"
 )
 
 // webhookProcess is `bailiff webhook` running as a user would run it.
@@ -176,7 +171,8 @@ func TestWebhookOnARealAPIServer(t *testing.T) {
 	must(t, os.WriteFile(configFile, []byte(fmt.Sprintf(e2eConfig, "eu-west-1")), 0o644))
 	certDir := filepath.Join(dir, "certs")
 	port := freePort(t)
-	registryHost, digest := startRegistryWithImage(t, "shop/api:3.1")
+	registryHost := registrytest.Serve(t, nil)
+	digest := registrytest.Push(t, registryHost, "shop/api:3.1")
 	w := startWebhook(t, c, bin, configFile, certDir, port, true, "--insecure-registries", registryHost)
 	caPEM, err := os.ReadFile(filepath.Join(certDir, "ca.crt"))
 	must(t, err)
@@ -318,23 +314,6 @@ provisioner: example.com/csi
 			return err == nil
 		})
 	})
-}
-
-// startRegistryWithImage serves go-containerregistry's registry on loopback with one
-// image pushed under repoTag, and returns the registry's host and the image's digest.
-func startRegistryWithImage(t *testing.T, repoTag string) (string, string) {
-	t.Helper()
-	srv := httptest.NewServer(registry.New())
-	t.Cleanup(srv.Close)
-	host := strings.TrimPrefix(srv.URL, "http://")
-	img, err := random.Image(256, 1)
-	must(t, err)
-	ref, err := name.ParseReference(host+"/"+repoTag, name.Insecure)
-	must(t, err)
-	must(t, remote.Write(ref, img))
-	digest, err := img.Digest()
-	must(t, err)
-	return host, digest.String()
 }
 
 // waitUntil waits for an asynchronous change to take effect.
