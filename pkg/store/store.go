@@ -1,0 +1,235 @@
+// Package store is Bailiff's central store: the audit trail, audit findings,
+// image scan results and the credentials of the clusters that write to it.
+//
+// One interface, two implementations that pass one conformance suite
+// (storetest): SQLite, embedded and pure Go, and PostgreSQL for fleets.
+// Schema changes are versioned migrations applied by Open.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned when a single requested record does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Store is everything Bailiff keeps centrally. All methods are safe for
+// concurrent use, also from several processes sharing one database.
+type Store interface {
+	// AppendEvents stores events of one cluster, in the order given, at the
+	// end of that cluster's hash chain. An event whose ID the cluster has
+	// already stored is skipped, so a batch delivered twice is stored once.
+	// For each new event the store assigns Seq and PrevHash under a lock on
+	// the cluster's chain head and sets Hash to hash(event). Either the whole
+	// batch is stored or none of it.
+	AppendEvents(ctx context.Context, cluster string, events []Event, hash HashFunc) (AppendResult, error)
+	// Events returns events matching q, oldest first, one page at a time:
+	// in chain order (by Seq) when q names a Cluster, otherwise by Time, then
+	// Cluster and Seq.
+	Events(ctx context.Context, q EventQuery) (EventPage, error)
+	// ChainHead returns the last event of a cluster's chain (ErrNotFound if it has none).
+	ChainHead(ctx context.Context, cluster string) (Event, error)
+
+	// SyncFindings records the result of evaluating one object: violations
+	// not open before are opened, open ones no longer reported are resolved,
+	// and the object's evaluation time is recorded (so passing objects are
+	// known too). It returns what changed. A result older than the object's
+	// last recorded evaluation (or its ForgetObject) changes nothing.
+	SyncFindings(ctx context.Context, result ObjectResult) (FindingChanges, error)
+	// Findings returns findings matching q, oldest (by FirstSeen) first, one page at a time.
+	Findings(ctx context.Context, q FindingQuery) (FindingPage, error)
+	// ForgetObject resolves all open findings of an object that no longer exists.
+	ForgetObject(ctx context.Context, cluster, uid string, at time.Time) (FindingChanges, error)
+
+	// PutScan stores the scan result of an image digest, replacing an older one.
+	PutScan(ctx context.Context, scan ScanRecord) error
+	// Scan returns the stored scan result of a digest (ErrNotFound if none).
+	Scan(ctx context.Context, digest string) (ScanRecord, error)
+
+	// PutCredential creates or replaces a credential, keyed by its name.
+	PutCredential(ctx context.Context, c Credential) error
+	// CredentialByTokenHash finds the credential whose token hashes to h (ErrNotFound if none).
+	CredentialByTokenHash(ctx context.Context, h string) (Credential, error)
+	// DeleteCredential removes a credential by name (ErrNotFound if none).
+	DeleteCredential(ctx context.Context, name string) error
+
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	// Close releases the database.
+	Close() error
+}
+
+// HashFunc computes an event's hash once the store has set its Seq and PrevHash.
+// The trail package provides it (trail.Hash); the store only calls it.
+type HashFunc func(e Event) (string, error)
+
+// Event is one audit-trail record. See DESIGN.md, "The audit trail and the store".
+//
+// The store keeps Time in UTC truncated to microseconds (before hashing, so
+// a stored event hashes as it did when appended), reads empty Groups,
+// Violations, Patch and Details back as nil, and keeps Patch and Details
+// byte for byte.
+type Event struct {
+	// ID is chosen by the emitter and unique within a cluster; it makes
+	// delivery idempotent.
+	ID      string    `json:"id"`
+	Cluster string    `json:"cluster"`
+	Time    time.Time `json:"time"`
+	// Source is admission, audit, exemption or config.
+	Source    string   `json:"source"`
+	User      string   `json:"user,omitempty"`
+	Groups    []string `json:"groups,omitempty"`
+	Operation string   `json:"operation,omitempty"`
+	// APIVersion and Kind name the object's type, e.g. "apps/v1" and "Deployment".
+	APIVersion string `json:"apiVersion,omitempty"`
+	Kind       string `json:"kind,omitempty"`
+	Namespace  string `json:"namespace,omitempty"`
+	Name       string `json:"name,omitempty"`
+	UID        string `json:"uid,omitempty"`
+	// Decision is what happened: allowed, denied, warned for admission;
+	// opened, resolved for audit findings; used for exemptions; loaded,
+	// rejected for config and policy changes.
+	Decision   string      `json:"decision"`
+	DryRun     bool        `json:"dryRun,omitempty"`
+	Violations []Violation `json:"violations,omitempty"`
+	// Patch is the mutation applied, an RFC 6902 JSON Patch.
+	Patch            json.RawMessage `json:"patch,omitempty"`
+	PolicySetVersion string          `json:"policySetVersion,omitempty"`
+	// Details carries source-specific facts (an exemption's owner and expiry,
+	// a config change's digest) that have no column of their own.
+	Details json.RawMessage `json:"details,omitempty"`
+
+	// Set by the store on append.
+	Seq      int64  `json:"seq"`
+	PrevHash string `json:"prevHash"`
+	Hash     string `json:"hash"`
+}
+
+// Violation is one policy's verdict on an object, as recorded in an event or a finding.
+type Violation struct {
+	PolicyID    string `json:"policyId"`
+	Severity    string `json:"severity,omitempty"`
+	Enforcement string `json:"enforcement,omitempty"`
+	Message     string `json:"message"`
+	Field       string `json:"field,omitempty"`
+}
+
+// AppendResult says what AppendEvents did.
+type AppendResult struct {
+	Stored     int   // new events appended
+	Duplicates int   // events skipped because their ID was already stored
+	LastSeq    int64 // the cluster's chain head after the append
+}
+
+// TimeRange bounds a query; a zero From or To leaves that side open. From is
+// inclusive, To exclusive.
+type TimeRange struct {
+	From, To time.Time
+}
+
+// EventQuery selects events. Empty fields match everything.
+type EventQuery struct {
+	Cluster   string
+	Namespace string
+	Kind      string
+	PolicyID  string // events naming this policy among their violations
+	User      string
+	Source    string
+	Decision  string
+	Time      TimeRange
+	// FromSeq and ToSeq bound the chain position (inclusive), for verification; need Cluster.
+	FromSeq, ToSeq int64
+	// Cursor continues a previous page; empty starts at the beginning.
+	Cursor string
+	// Limit caps the page size; zero means 100, the maximum is 1000.
+	Limit int
+}
+
+// EventPage is one page of events; Next is empty on the last page.
+type EventPage struct {
+	Events []Event
+	Next   string
+}
+
+// ObjectRef identifies a cluster object.
+type ObjectRef struct {
+	Cluster    string `json:"cluster"`
+	UID        string `json:"uid"`
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Namespace  string `json:"namespace,omitempty"`
+	Name       string `json:"name"`
+}
+
+// ObjectResult is the outcome of evaluating one object; no violations means it passes.
+type ObjectResult struct {
+	Object           ObjectRef
+	EvaluatedAt      time.Time
+	PolicySetVersion string
+	Violations       []Violation
+}
+
+// Finding is one violation of one policy by one object, open until the object
+// complies or disappears.
+type Finding struct {
+	ID string `json:"id"`
+	ObjectRef
+	Violation
+	FirstSeen  time.Time  `json:"firstSeen"`
+	LastSeen   time.Time  `json:"lastSeen"`
+	ResolvedAt *time.Time `json:"resolvedAt,omitempty"`
+}
+
+// FindingChanges lists what a sync opened and resolved.
+type FindingChanges struct {
+	Opened   []Finding
+	Resolved []Finding
+}
+
+// FindingQuery selects findings. Empty fields match everything.
+type FindingQuery struct {
+	Cluster   string
+	Namespace string
+	Kind      string
+	PolicyID  string
+	Severity  string
+	// State is open, resolved or empty for both.
+	State  string
+	Cursor string
+	Limit  int
+}
+
+// FindingPage is one page of findings; Next is empty on the last page.
+type FindingPage struct {
+	Findings []Finding
+	Next     string
+}
+
+// ScanRecord is the vulnerability scan of one image digest.
+type ScanRecord struct {
+	Digest      string    `json:"digest"`
+	ScannedAt   time.Time `json:"scannedAt"`
+	DBUpdatedAt time.Time `json:"dbUpdatedAt"`
+	// Result is the scan summary as the scanner serves it (JSON).
+	Result json.RawMessage `json:"result"`
+}
+
+// Roles a credential can hold.
+const (
+	RoleCluster = "cluster" // writes its own cluster's events and findings
+	RoleAuditor = "auditor" // reads everything
+	RoleAdmin   = "admin"   // everything, including credentials
+)
+
+// Credential lets a client call the server. Only the token's hash is stored.
+type Credential struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+	// Cluster is the only cluster a RoleCluster credential may write.
+	Cluster   string    `json:"cluster,omitempty"`
+	TokenHash string    `json:"-"`
+	CreatedAt time.Time `json:"createdAt"`
+}
