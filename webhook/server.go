@@ -2,17 +2,14 @@ package webhook
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
+
+	"github.com/bailiff/bailiff/pkg/serve"
 )
 
 // ReadinessCheck reports whether the webhook can answer, and why not.
@@ -75,43 +72,7 @@ func (s *Server) Routes() http.Handler {
 // read again whenever its files change (cert-manager rotates them), so rotation drops
 // no connection.
 func (s *Server) Run(ctx context.Context) error {
-	watcher, err := certwatcher.New(filepath.Join(s.opts.CertDir, CertFile), filepath.Join(s.opts.CertDir, KeyFile))
-	if err != nil {
-		return fmt.Errorf("load serving certificate from %s: %w", s.opts.CertDir, err)
-	}
-	watchErr := make(chan error, 1)
-	go func() { watchErr <- watcher.Start(ctx) }()
-
-	srv := &http.Server{
-		Handler:           s.Routes(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    1 << 20,
-		TLSConfig: &tls.Config{
-			MinVersion:     tls.VersionTLS12,
-			GetCertificate: watcher.GetCertificate,
-		},
-		ErrorLog: slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelWarn),
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.ServeTLS(s.listener, "", "") }()
-	s.opts.Logger.Info("webhook serving", "addr", s.listener.Addr().String(), "certDir", s.opts.CertDir)
-
-	select {
-	case err := <-serveErr:
-		return fmt.Errorf("serve: %w", err)
-	case err := <-watchErr:
-		if err != nil && !errors.Is(err, context.Canceled) {
-			return fmt.Errorf("watch certificate: %w", err)
-		}
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		return fmt.Errorf("shut down: %w", err)
-	}
-	return nil
+	return serve.Run(ctx, s.listener, serve.Options{
+		Name: "webhook", Handler: s.Routes(), CertDir: s.opts.CertDir, Logger: s.opts.Logger,
+	})
 }

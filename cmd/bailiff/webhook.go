@@ -32,6 +32,7 @@ func newWebhookCommand() *cobra.Command {
 		logFormat          string
 		insecureRegistries []string
 		pullSecrets        bool
+		scanner            scannerFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "webhook",
@@ -79,9 +80,19 @@ fails keeps the running one serving.`,
 				}
 			}
 			resolver := images.NewResolver(images.ResolverOptions{InsecureRegistries: insecureRegistries})
+			scans, err := scanner.client()
+			if err != nil {
+				return err
+			}
 			handler := webhook.NewHandler(webhook.Options{
-				Engine:           engine,
-				Images:           webhook.ResolvingImages(resolver, func() bool { return engine.Set().Config().Images.PinDigests }, keychains),
+				Engine: engine,
+				Images: webhook.ImageFacts(webhook.ImageFactsOptions{
+					Resolver:   resolver,
+					PinDigests: func() bool { return engine.Set().Config().Images.PinDigests },
+					Keychains:  keychains,
+					Scans:      scans,
+					Budget:     scanner.budget,
+				}),
 				Cluster:          clusterContextOrNil(clusterCache),
 				ExemptNamespaces: exemptNamespaces,
 				ValidateFailure:  webhook.FailurePolicy(validateFailure),
@@ -129,6 +140,7 @@ fails keeps the running one serving.`,
 	f.StringVar(&logFormat, "log-format", "json", "log format: json or text")
 	f.BoolVar(&pullSecrets, "pull-secrets", false, "resolve digests with each workload's imagePullSecrets and its service account's (needs get on secrets and serviceaccounts)")
 	f.StringSliceVar(&insecureRegistries, "insecure-registries", nil, "registry hosts reached over plain HTTP when resolving image digests (local mirrors only)")
+	scanner.register(cmd)
 	return cmd
 }
 

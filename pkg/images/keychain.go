@@ -14,9 +14,9 @@ import (
 // PullCredentials names whose registry credentials a workload's images are pulled
 // with: its namespace, service account and imagePullSecrets.
 type PullCredentials struct {
-	Namespace        string
-	ServiceAccount   string
-	ImagePullSecrets []string
+	Namespace        string   `json:"namespace,omitempty"`
+	ServiceAccount   string   `json:"serviceAccount,omitempty"`
+	ImagePullSecrets []string `json:"imagePullSecrets,omitempty"`
 }
 
 // scope identifies the credentials, so a failure with some is not taken for a failure

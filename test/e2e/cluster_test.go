@@ -59,14 +59,26 @@ func freePort(t *testing.T) int {
 // one built now.
 func bailiffBinary(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv("BAILIFF_BIN"); p != "" {
+	return binary(t, "BAILIFF_BIN", "bailiff")
+}
+
+// scannerBinary is bailiff-scanner: $BAILIFF_SCANNER_BIN (make test sets it), or one
+// built now (Trivy needs GOEXPERIMENT=jsonv2).
+func scannerBinary(t *testing.T) string {
+	t.Helper()
+	return binary(t, "BAILIFF_SCANNER_BIN", "bailiff-scanner")
+}
+
+func binary(t *testing.T, env, name string) string {
+	t.Helper()
+	if p := os.Getenv(env); p != "" {
 		return p
 	}
-	out := filepath.Join(t.TempDir(), "bailiff")
-	cmd := exec.Command("go", "build", "-o", out, "github.com/bailiff/bailiff/cmd/bailiff")
-	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
+	out := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command("go", "build", "-o", out, "github.com/bailiff/bailiff/cmd/"+name)
+	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local", "GOEXPERIMENT=jsonv2")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build bailiff: %v\n%s", err, b)
+		t.Fatalf("build %s: %v\n%s", name, err, b)
 	}
 	return out
 }
