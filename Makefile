@@ -104,7 +104,7 @@ lint: $(BIN)/opa ## gofmt, go vet, opa fmt, opa check --strict
 	$(BIN)/opa check --strict policies/
 
 .PHONY: bench
-bench: bench-engine bench-webhook bench-api ## Every benchmark (results go in README.md)
+bench: bench-engine bench-images bench-store bench-webhook bench-api ## Every benchmark (results go in README.md)
 
 .PHONY: bench-engine
 bench-engine: build
@@ -118,6 +118,14 @@ bench-engine: build
 
 # The webhook under load on this machine: 1,000 requests/s for 60 s, then a peak search,
 # with the webhook's peak RSS. The load generator shares the machine's two cores.
+.PHONY: bench-images
+bench-images: ## Scan lookups (cached, over HTTP) and a Trivy scan of a small image
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./pkg/images/ ./pkg/images/trivyscan/
+
+.PHONY: bench-store
+bench-store: postgres-server ## Event ingest into SQLite and PostgreSQL, hash chain included
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 20x -count=1 ./pkg/store/
+
 .PHONY: bench-webhook
 bench-webhook: build
 	$(GO) build -o $(BIN)/loadgen ./test/bench/loadgen

@@ -390,3 +390,29 @@ func TestTheDatabaseIsDownloadedFromAnOCIRepository(t *testing.T) {
 		t.Fatalf("a failed refresh dropped the database: %+v", s)
 	}
 }
+
+// BenchmarkScanSmallImage is a full Trivy scan of a small image from a loopback
+// registry: pull, analysis, and vulnerability detection.
+func BenchmarkScanSmallImage(b *testing.B) {
+	dir := filepath.Join(b.TempDir(), "db")
+	trivytest.WriteDB(b, dir, time.Now(), advisories...)
+	registry := registrytest.Serve(b, nil)
+	db, err := OpenDB(DBOptions{Mounted: dir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	scanner, err := New(Options{DB: db, InsecureRegistries: []string{registry}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	img := trivytest.AlpineImage(b, vulnerablePackages, nil)
+	digest := registrytest.PushImage(b, registry, "app:1", img)
+	req := images.ScanRequest{Image: registry + "/app@" + digest, Digest: digest}
+	for b.Loop() {
+		s, err := scanner.Scan(context.Background(), req)
+		if err != nil || s.Critical != 1 {
+			b.Fatalf("%+v, %v", s, err)
+		}
+	}
+}
