@@ -48,15 +48,20 @@ type apiError struct {
 func ScanAPI(svc *ScanService, token string) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+scansPath, func(w http.ResponseWriter, r *http.Request) {
-		var body scanLookupBody
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&body); err != nil {
+		data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
+		if err != nil {
 			status := http.StatusBadRequest
 			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 				status = http.StatusRequestEntityTooLarge
 			}
-			writeAPI(w, status, apiError{Error: "decode scan lookup: " + err.Error()})
+			writeAPI(w, status, apiError{Error: "read scan lookup: " + err.Error()})
+			return
+		}
+		var body scanLookupBody
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&body); err != nil {
+			writeAPI(w, http.StatusBadRequest, apiError{Error: "decode scan lookup: " + err.Error()})
 			return
 		}
 		if len(body.Requests) > MaxScanRequests {
