@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"github.com/bailiff/bailiff/pkg/serve"
 	"io"
 	"log/slog"
 	"net/http"
@@ -51,7 +52,7 @@ func TestReloaderAppliesGoodChangesAndKeepsServingOnBadOnes(t *testing.T) {
 	cfgFile := filepath.Join(dir, "config.yaml")
 	write := func(s string) {
 		t.Helper()
-		if err := writeAtomic(cfgFile, []byte(s), 0o644); err != nil {
+		if err := serve.WriteFileAtomic(cfgFile, []byte(s), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -86,7 +87,7 @@ func TestReloaderAppliesGoodChangesAndKeepsServingOnBadOnes(t *testing.T) {
 
 func TestServerRotatesCertificatesWithoutDroppingRequests(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := SelfSigned(dir, []string{"localhost", "127.0.0.1"}, time.Hour); err != nil {
+	if _, err := serve.SelfSigned(dir, []string{"localhost", "127.0.0.1"}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	h := testHandler(t, nil)
@@ -103,7 +104,7 @@ func TestServerRotatesCertificatesWithoutDroppingRequests(t *testing.T) {
 	// every certificate it is served.
 	pool := x509.NewCertPool()
 	trust := func() {
-		ca, err := os.ReadFile(filepath.Join(dir, CAFile))
+		ca, err := os.ReadFile(filepath.Join(dir, serve.CAFile))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -156,14 +157,14 @@ func TestServerRotatesCertificatesWithoutDroppingRequests(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	// Rotate: a new CA and certificate, written as cert-manager would.
 	rotated := t.TempDir()
-	if _, err := SelfSigned(rotated, []string{"localhost", "127.0.0.1"}, time.Hour); err != nil {
+	if _, err := serve.SelfSigned(rotated, []string{"localhost", "127.0.0.1"}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	ca, _ := os.ReadFile(filepath.Join(rotated, CAFile))
+	ca, _ := os.ReadFile(filepath.Join(rotated, serve.CAFile))
 	pool.AppendCertsFromPEM(ca)
-	for _, f := range []string{KeyFile, CertFile} {
+	for _, f := range []string{serve.KeyFile, serve.CertFile} {
 		b, _ := os.ReadFile(filepath.Join(rotated, f))
-		if err := writeAtomic(filepath.Join(dir, f), b, 0o600); err != nil {
+		if err := serve.WriteFileAtomic(filepath.Join(dir, f), b, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -73,6 +73,8 @@ and turns the results into compliance reports and a tamper-evident audit trail.`
 		newScanCommand(stdin),
 		newPolicyCommand(),
 		newWebhookCommand(),
+		newServerCommand(),
+		newTrailCommand(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/bailiff/bailiff/pkg/images"
+	"github.com/bailiff/bailiff/pkg/serve"
 	"github.com/bailiff/bailiff/webhook"
 )
 
@@ -50,10 +51,10 @@ fails keeps the running one serving.`,
 				}
 			}
 			if selfSigned {
-				if _, err := webhook.SelfSigned(certDir, tlsHosts, 365*24*time.Hour); err != nil {
+				if _, err := serve.SelfSigned(certDir, tlsHosts, 365*24*time.Hour); err != nil {
 					return err
 				}
-				logger.Info("generated a self-signed CA and serving certificate", "certDir", certDir, "caBundle", filepath.Join(certDir, webhook.CAFile))
+				logger.Info("generated a self-signed CA and serving certificate", "certDir", certDir, "caBundle", filepath.Join(certDir, serve.CAFile))
 			}
 			engine, err := pf.engine(ctx)
 			if err != nil {

@@ -16,7 +16,9 @@ func (staticScanner) Scan(context.Context, ScanRequest) (Summary, error) {
 	return Summarise([]Vulnerability{{ID: "CVE-1", Severity: "high", Package: "p", Installed: "1", Fixed: "2"}}, time.Now(), time.Now()), nil
 }
 
-func (staticScanner) DB() DBStatus { return DBStatus{Usable: true, UpdatedAt: time.Now().Add(-time.Hour)} }
+func (staticScanner) DB() DBStatus {
+	return DBStatus{Usable: true, UpdatedAt: time.Now().Add(-time.Hour)}
+}
 
 func benchRequests(n int) []ScanRequest {
 	reqs := make([]ScanRequest, n)

@@ -1,4 +1,4 @@
-package webhook
+package serve
 
 import (
 	"crypto/ecdsa"
@@ -15,17 +15,10 @@ import (
 	"time"
 )
 
-// Certificate file names, as cert-manager and Kubernetes TLS secrets name them.
-const (
-	CertFile = "tls.crt"
-	KeyFile  = "tls.key"
-	CAFile   = "ca.crt"
-)
-
 // SelfSigned writes a new CA and a serving certificate signed by it into dir, for local
 // use without cert-manager. hosts are the DNS names and IP addresses the certificate
-// covers. It returns the CA certificate in PEM, the caBundle of the webhook
-// configurations.
+// covers. It returns the CA certificate in PEM, the caBundle of webhook
+// configurations and the CA clients trust.
 func SelfSigned(dir string, hosts []string, validity time.Duration) ([]byte, error) {
 	now := time.Now()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -91,7 +84,7 @@ func SelfSigned(dir string, hosts []string, validity time.Duration) ([]byte, err
 		{CAFile, caPEM, 0o644},
 		{CertFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644},
 	} {
-		if err := writeAtomic(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
+		if err := WriteFileAtomic(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
 			return nil, err
 		}
 	}
@@ -103,8 +96,8 @@ func serial() *big.Int {
 	return n
 }
 
-// writeAtomic replaces a file by renaming a complete temporary file over it.
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
+// WriteFileAtomic replaces a file by renaming a complete temporary file over it.
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err

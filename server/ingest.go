@@ -1,0 +1,125 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/bailiff/bailiff/pkg/store"
+	"github.com/bailiff/bailiff/pkg/trail"
+)
+
+// ingest stores a batch of a cluster's events (POST /api/v1/events). The
+// whole batch is checked before anything is stored, and the store appends it
+// all or nothing, so a refused batch leaves no trace but the refusal.
+func (s *Server) ingest(w http.ResponseWriter, r *http.Request, st store.Store, c store.Credential) {
+	req, code, err := s.decodeBatch(w, r)
+	if err != nil {
+		writeError(w, code, err.Error())
+		return
+	}
+	if target, ok := foreignCluster(c, req); !ok {
+		s.forbid(w, r, st, c, fmt.Sprintf("credential %s may only write events of cluster %s, not %s", c.Name, c.Cluster, target), target)
+		return
+	}
+	if err := checkBatch(req); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	for i := range req.Events {
+		normalize(&req.Events[i])
+	}
+	res, err := st.AppendEvents(r.Context(), req.Cluster, req.Events, trail.Hash)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	s.metrics.events.WithLabelValues("stored").Add(float64(res.Stored))
+	s.metrics.events.WithLabelValues("duplicate").Add(float64(res.Duplicates))
+	writeJSON(w, http.StatusOK, trail.IngestResponse{Stored: res.Stored, Duplicates: res.Duplicates, LastSeq: res.LastSeq})
+}
+
+// decodeBatch reads the body strictly: bounded in size, one JSON document,
+// no unknown fields, at least one and at most MaxBatchEvents events.
+func (s *Server) decodeBatch(w http.ResponseWriter, r *http.Request) (trail.IngestRequest, int, error) {
+	var req trail.IngestRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&req)
+	if err == nil {
+		if _, extra := dec.Token(); extra != io.EOF {
+			err = errors.New("the body holds more than one JSON document")
+			if extra != nil {
+				err = extra
+			}
+		}
+	}
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return req, http.StatusRequestEntityTooLarge, fmt.Errorf("the body is larger than %d bytes; send smaller batches", tooLarge.Limit)
+	case err != nil:
+		return req, http.StatusBadRequest, fmt.Errorf("malformed batch: %v", err)
+	case len(req.Events) == 0:
+		return req, http.StatusBadRequest, errors.New("events: the batch holds no events")
+	case len(req.Events) > s.opts.MaxBatchEvents:
+		return req, http.StatusRequestEntityTooLarge, fmt.Errorf("events: the batch holds %d events, at most %d are accepted", len(req.Events), s.opts.MaxBatchEvents)
+	}
+	return req, 0, nil
+}
+
+// foreignCluster returns the first cluster in the batch a cluster credential
+// may not write, and false; admins may write any cluster.
+func foreignCluster(c store.Credential, req trail.IngestRequest) (string, bool) {
+	if c.Role != store.RoleCluster {
+		return "", true
+	}
+	if req.Cluster != c.Cluster {
+		return req.Cluster, false
+	}
+	for _, e := range req.Events {
+		if e.Cluster != "" && e.Cluster != c.Cluster {
+			return e.Cluster, false
+		}
+	}
+	return "", true
+}
+
+// checkBatch reports the first reason the batch cannot be stored, naming the
+// event by index and ID.
+func checkBatch(req trail.IngestRequest) error {
+	if err := trail.ValidateClusterName(req.Cluster); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	seen := make(map[string]int, len(req.Events))
+	for i, e := range req.Events {
+		if err := trail.ValidateEvent(e); err != nil {
+			return fmt.Errorf("events[%d] (id %q): %w", i, e.ID, err)
+		}
+		if e.Cluster != req.Cluster {
+			return fmt.Errorf("events[%d] (id %q): cluster %q is not the batch's cluster %q", i, e.ID, e.Cluster, req.Cluster)
+		}
+		if j, dup := seen[e.ID]; dup {
+			return fmt.Errorf("events[%d]: id %q is also the id of events[%d]", i, e.ID, j)
+		}
+		seen[e.ID] = i
+	}
+	return nil
+}
+
+// normalize puts an event in the form it is stored and hashed in, so what is
+// stored is exactly what the hash covers.
+func normalize(e *store.Event) {
+	e.Time = trail.NormalizeTime(e.Time)
+	e.Patch = nullAsEmpty(e.Patch)
+	e.Details = nullAsEmpty(e.Details)
+}
+
+func nullAsEmpty(m json.RawMessage) json.RawMessage {
+	if string(m) == "null" {
+		return nil
+	}
+	return m
+}

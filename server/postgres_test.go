@@ -1,0 +1,134 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bailiff/bailiff/pkg/store"
+	"github.com/bailiff/bailiff/pkg/trail"
+	"github.com/bailiff/bailiff/test/pgtest"
+)
+
+// Two server replicas share one PostgreSQL; each of two webhook replicas of
+// one cluster delivers through its own server replica, at the same time. The
+// cluster's chain must hold every event once and verify.
+func TestReplicasShareOnePostgreSQL(t *testing.T) {
+	url := pgtest.Start(t)
+	var replicas []*httptest.Server
+	var st store.Store
+	for range 2 {
+		api := New(Options{Open: func(ctx context.Context) (store.Store, error) { return store.Open(ctx, url) }})
+		if err := api.Connect(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { api.Close() })
+		st = api.currentStore()
+		ts := httptest.NewTLSServer(api.Handler())
+		t.Cleanup(ts.Close)
+		replicas = append(replicas, ts)
+	}
+	token, err := CreateCredential(context.Background(), st, CredentialRequest{Name: "prod", Role: store.RoleCluster, Cluster: "prod"}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var want []string
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for i, ts := range replicas {
+		e, err := trail.NewEmitter(trail.EmitterOptions{
+			ServerURL: ts.URL, Token: token, Cluster: "prod", QueueDir: t.TempDir(), BatchEvents: 50,
+			MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond,
+			HTTPClient: ts.Client(), Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Close(context.Background()) })
+		wg.Go(func() {
+			for j := range 1000 {
+				id := fmt.Sprintf("webhook-%d-%04d", i, j)
+				e.Emit(store.Event{ID: id, Source: trail.SourceAdmission, Decision: "allowed", Kind: "Pod", Name: id})
+				mu.Lock()
+				want = append(want, id)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	waitFor(t, "every event stored", func() bool { return len(stored(t, st, "prod")) >= len(want) })
+	var got []string
+	for _, e := range stored(t, st, "prod") {
+		got = append(got, e.ID)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("stored %d events, want the %d emitted, once each", len(got), len(want))
+	}
+	if res, err := trail.Verify(context.Background(), st, "prod", trail.Range{}); err != nil || !res.OK || res.Count != 2000 {
+		t.Fatalf("verify: %v, %v", res, err)
+	}
+}
+
+// A server started while PostgreSQL is down waits for it, says so, and is
+// not ready until it answers; a PostgreSQL that goes away later makes it
+// unready until it is back.
+func TestTheServerFollowsPostgreSQLGoingAndComing(t *testing.T) {
+	pg := pgtest.StartServer(t)
+	url := pg.CreateDatabase(t)
+	if err := pg.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	api := New(Options{
+		Open:      func(ctx context.Context) (store.Store, error) { return store.Open(ctx, url) },
+		StoreName: url, RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(logs, nil)),
+	})
+	defer api.Close()
+	ts := httptest.NewServer(api.Handler())
+	defer ts.Close()
+	connected := make(chan error, 1)
+	go func() { connected <- api.Connect(context.Background()) }()
+
+	waitFor(t, "the server to say why it waits", func() bool {
+		return strings.Contains(logs.String(), "store "+url+" unreachable: ")
+	})
+	if code, body := get(t, ts.Client(), ts.URL+"/readyz"); code != http.StatusServiceUnavailable {
+		t.Fatalf("readyz with PostgreSQL down: %d %s", code, body)
+	}
+	if err := pg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-connected; err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get(t, ts.Client(), ts.URL+"/readyz"); code != http.StatusOK {
+		t.Fatalf("readyz with PostgreSQL up: %d %s", code, body)
+	}
+
+	if err := pg.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get(t, ts.Client(), ts.URL+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "unreachable") {
+		t.Fatalf("readyz after PostgreSQL stopped: %d %s", code, body)
+	}
+	if err := pg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "ready again", func() bool {
+		code, _ := get(t, ts.Client(), ts.URL+"/readyz")
+		return code == http.StatusOK
+	})
+}
