@@ -121,6 +121,7 @@ bench-engine: build
 .PHONY: bench-images
 bench-images: ## Scan lookups (cached, over HTTP) and a Trivy scan of a small image
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./pkg/images/ ./pkg/images/trivyscan/
+	$(GO) test -run '^$$' -bench ImageFacts -benchmem -count=1 ./webhook/
 
 .PHONY: bench-store
 bench-store: postgres-server ## Event ingest into SQLite and PostgreSQL, hash chain included
