@@ -25,8 +25,8 @@ var advisories = []trivytest.Advisory{
 }
 
 var (
-	vulnerablePackages = []trivytest.Package{{"openssl", "3.3.1-r0"}, {"busybox", "1.36.1-r29"}, {"zlib", "1.3.1-r1"}}
-	cleanPackages      = []trivytest.Package{{"openssl", "3.3.2-r0"}, {"busybox", "1.36.1-r30"}}
+	vulnerablePackages = []trivytest.Package{{Name: "openssl", Version: "3.3.1-r0"}, {Name: "busybox", Version: "1.36.1-r29"}, {Name: "zlib", Version: "1.3.1-r1"}}
+	cleanPackages      = []trivytest.Package{{Name: "openssl", Version: "3.3.2-r0"}, {Name: "busybox", Version: "1.36.1-r30"}}
 )
 
 // fixture is a registry on loopback and a scanner over a database written for the test.
