@@ -1,151 +1,27 @@
 package webhook
 
 import (
-	"cmp"
-	"context"
-	"sync"
-	"time"
-
-	"github.com/google/go-containerregistry/pkg/authn"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/bailiff/bailiff/pkg/images"
-	"github.com/bailiff/bailiff/pkg/input"
 )
 
 // Keychains returns the registry credentials a request's images are pulled with; nil
 // means anonymous.
-type Keychains func(ctx context.Context, req input.Request) authn.Keychain
-
-// pullCredentials names the credentials the kubelet would pull the workload's images
-// with: its imagePullSecrets and its service account's.
-func pullCredentials(req input.Request) images.PullCredentials {
-	spec := input.PodSpec(req.Object, req.Kind.Kind)
-	creds := images.PullCredentials{Namespace: req.Namespace}
-	creds.ServiceAccount, _ = spec["serviceAccountName"].(string)
-	secrets, _ := spec["imagePullSecrets"].([]any)
-	for _, s := range secrets {
-		ref, _ := s.(map[string]any)
-		if name, _ := ref["name"].(string); name != "" {
-			creds.ImagePullSecrets = append(creds.ImagePullSecrets, name)
-		}
-	}
-	return creds
-}
+type Keychains = images.Keychains
 
 // PodPullSecrets builds keychains from the workload's imagePullSecrets and its service
 // account's, read through client (only on a digest cache miss).
-func PodPullSecrets(client kubernetes.Interface) Keychains {
-	return func(ctx context.Context, req input.Request) authn.Keychain {
-		return images.KubernetesKeychain(ctx, client, pullCredentials(req))
-	}
-}
+func PodPullSecrets(client kubernetes.Interface) Keychains { return images.PodPullSecrets(client) }
+
+// ImageFactsOptions configure ImageFacts.
+type ImageFactsOptions = images.FactsOptions
+
+// ImageFacts is the admission's image lookup: digests and scan results within a
+// budget (see images.NewFacts).
+func ImageFacts(opts ImageFactsOptions) ImageLookup { return ImageLookup(images.NewFacts(opts)) }
 
 // ResolvingImages is ImageFacts without a scanner.
 func ResolvingImages(resolver *images.Resolver, resolve func() bool, keychains Keychains) ImageLookup {
 	return ImageFacts(ImageFactsOptions{Resolver: resolver, PinDigests: resolve, Keychains: keychains})
-}
-
-// ImageFactsOptions configure ImageFacts.
-type ImageFactsOptions struct {
-	Resolver *images.Resolver
-	// PinDigests says whether images.pinDigests is on in the configuration in force.
-	PinDigests func() bool
-	Keychains  Keychains // nil: anonymous
-	// Scans asks bailiff-scanner for scan results; nil: no scanner, images are
-	// reported as not scanned.
-	Scans *images.ScanClient
-	// Budget bounds resolution and scan lookups together; default 1s. Past it, an
-	// image is reported as not scanned and the policies (images.unscanned) decide.
-	Budget time.Duration
-}
-
-// ImageFacts describes a request's image references and fills in what Go can learn
-// of them within the budget: each tag's digest (when pinning is on or a scanner needs
-// it), and each digest's scan result from the scanner, which queues scans it has no
-// result for. A tag that cannot be resolved keeps ResolveError; an image without a
-// result keeps the reason. The policies decide what either means.
-func ImageFacts(opts ImageFactsOptions) ImageLookup {
-	if opts.Budget <= 0 {
-		opts.Budget = time.Second
-	}
-	noScanner := UnscannedWithoutScanner
-	return func(ctx context.Context, req input.Request, refs []string) map[string]input.Image {
-		out := noScanner(ctx, req, refs)
-		pin := opts.PinDigests != nil && opts.PinDigests()
-		if !pin && opts.Scans == nil {
-			return out
-		}
-		ctx, cancel := context.WithTimeout(ctx, opts.Budget)
-		defer cancel()
-		resolveAll(ctx, opts.Resolver, opts.keychain(ctx, req), out)
-		if opts.Scans != nil {
-			lookupScans(ctx, opts.Scans, pullCredentials(req), out)
-		}
-		return out
-	}
-}
-
-func (o ImageFactsOptions) keychain(ctx context.Context, req input.Request) authn.Keychain {
-	if o.Keychains == nil {
-		return nil
-	}
-	return o.Keychains(ctx, req)
-}
-
-// resolveAll resolves every tag in out to its digest, in parallel.
-func resolveAll(ctx context.Context, resolver *images.Resolver, keychain authn.Keychain, out map[string]input.Image) {
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for ref, img := range out {
-		if img.Error != "" || img.Digest != "" {
-			continue
-		}
-		wg.Go(func() {
-			digest, err := resolver.Resolve(ctx, ref, keychain)
-			mu.Lock()
-			defer mu.Unlock()
-			img := out[ref]
-			if err != nil {
-				img.ResolveError = err.Error()
-			} else {
-				img.ResolvedDigest = digest
-			}
-			out[ref] = img
-		})
-	}
-	wg.Wait()
-}
-
-// lookupScans asks the scanner, in one call, for the result of every image whose
-// digest is known, and records the answers in out.
-func lookupScans(ctx context.Context, scans *images.ScanClient, creds images.PullCredentials, out map[string]input.Image) {
-	var reqs []images.ScanRequest
-	var refs []string
-	for ref, img := range out {
-		if img.Error != "" {
-			continue
-		}
-		digest := cmp.Or(img.Digest, img.ResolvedDigest)
-		if digest == "" {
-			img.UnscannedReason = "its digest could not be resolved, so no scan result can be looked up: " + img.ResolveError
-			out[ref] = img
-			continue
-		}
-		reqs = append(reqs, images.ScanRequest{
-			Image:  img.Registry + "/" + img.Repository + "@" + digest,
-			Digest: digest,
-			Pull:   creds,
-		})
-		refs = append(refs, ref)
-	}
-	if len(reqs) == 0 {
-		return
-	}
-	results, _ := scans.Lookup(ctx, reqs) // failures come back as ScanUnavailable results with the reason
-	for i, ref := range refs {
-		img := out[ref]
-		results[i].Apply(&img)
-		out[ref] = img
-	}
 }
