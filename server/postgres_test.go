@@ -132,3 +132,86 @@ func TestTheServerFollowsPostgreSQLGoingAndComing(t *testing.T) {
 		return code == http.StatusOK
 	})
 }
+
+// PostgreSQL stops in the middle of a stream of events and comes back: the
+// emitter keeps accepting, the server answers 5xx meanwhile, and in the end
+// every event is stored exactly once and the chain verifies.
+func TestPostgreSQLStoppedMidStreamLosesNothing(t *testing.T) {
+	pg := pgtest.StartServer(t)
+	url := pg.CreateDatabase(t)
+	api := New(Options{
+		Open:     func(ctx context.Context) (store.Store, error) { return store.Open(ctx, url) },
+		RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond,
+	})
+	if err := api.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer api.Close()
+	st := api.currentStore()
+	ts := httptest.NewTLSServer(api.Handler())
+	defer ts.Close()
+	token, err := CreateCredential(context.Background(), st, CredentialRequest{Name: "prod", Role: store.RoleCluster, Cluster: "prod"}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := prometheus.NewRegistry()
+	e, err := trail.NewEmitter(trail.EmitterOptions{
+		ServerURL: ts.URL, Token: token, Cluster: "prod", QueueDir: t.TempDir(), BatchEvents: 100,
+		MinBackoff: time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+		HTTPClient: ts.Client(), Logger: slog.New(slog.DiscardHandler), Registerer: metrics,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+
+	var want []string
+	emit := func(from, to int) {
+		for i := from; i < to; i++ {
+			id := fmt.Sprintf("event-%05d", i)
+			e.Emit(store.Event{ID: id, Source: trail.SourceAdmission, Decision: "allowed", Kind: "Pod", Namespace: "shop", Name: id})
+			want = append(want, id)
+			if i%100 == 0 {
+				time.Sleep(time.Millisecond) // a stream, not one burst
+			}
+		}
+	}
+	emit(0, 1000)
+	waitFor(t, "part of the stream stored", func() bool { return len(stored(t, st, "prod")) > 0 })
+	if err := pg.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	emit(1000, 2500) // while PostgreSQL is down
+	waitFor(t, "deliveries to fail while PostgreSQL is down", func() bool {
+		families, _ := metrics.Gather()
+		for _, f := range families {
+			if f.GetName() == "bailiff_trail_ship_errors_total" {
+				for _, m := range f.GetMetric() {
+					if m.GetCounter().GetValue() > 0 {
+						return true
+					}
+				}
+			}
+		}
+		return false
+	})
+	if err := pg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	emit(2500, 3000)
+
+	waitFor(t, "every event stored", func() bool { return len(stored(t, st, "prod")) >= len(want) })
+	var got []string
+	for _, ev := range stored(t, st, "prod") {
+		got = append(got, ev.ID)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("stored %d events, want the %d emitted, once each", len(got), len(want))
+	}
+	res, err := trail.Verify(context.Background(), st, "prod", trail.Range{})
+	if err != nil || !res.OK || res.Count != int64(len(want)) {
+		t.Fatalf("verify: %v, %v", res, err)
+	}
+}
