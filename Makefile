@@ -40,7 +40,7 @@ opa: $(BIN)/opa
 DEMO_DIR := $(BIN)/demo
 
 .PHONY: demo
-demo: build control-plane ## Scan test/examples/ offline, then run them through a live cluster (CONFIG=...)
+demo: $(BIN)/bailiff control-plane ## Scan test/examples/ offline, then run them through a live cluster (CONFIG=...)
 	@echo "== 1. Offline: bailiff scan -f test/examples/ --config $(CONFIG)"
 	@status=0; $(BIN)/bailiff scan -f test/examples/ --config $(CONFIG) || status=$$?; \
 	  if [ $$status -gt 1 ]; then exit $$status; fi
@@ -107,7 +107,7 @@ lint: $(BIN)/opa ## gofmt, go vet, opa fmt, opa check --strict
 bench: bench-engine bench-images bench-store bench-webhook bench-api ## Every benchmark (results go in README.md)
 
 .PHONY: bench-engine
-bench-engine: build
+bench-engine: $(BIN)/bailiff
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./pkg/policy/ ./pkg/scan/
 	$(GO) run ./test/bench/manifests -n 10000 > $(BIN)/bench-10k.yaml
 	@echo "== bailiff scan of 10,000 objects (whole process: start, compile, read, evaluate, print)"
@@ -128,7 +128,7 @@ bench-store: postgres-server ## Event ingest into SQLite and PostgreSQL, hash ch
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 20x -count=1 ./pkg/store/
 
 .PHONY: bench-webhook
-bench-webhook: build
+bench-webhook: $(BIN)/bailiff
 	$(GO) build -o $(BIN)/loadgen ./test/bench/loadgen
 	@rm -rf $(BIN)/bench-certs; \
 	  $(BIN)/bailiff webhook --no-cluster --tls-self-signed --cert-dir $(BIN)/bench-certs --addr 127.0.0.1:18443 \
@@ -139,7 +139,7 @@ bench-webhook: build
 
 # What the webhook adds to kubectl create through a real API server (same run, same objects).
 .PHONY: bench-api
-bench-api: build control-plane
+bench-api: $(BIN)/bailiff control-plane
 	$(GO) run ./test/bench/apilatency -assets $(BIN) -bailiff $(BIN)/bailiff -n 100
 
 .PHONY: clean
