@@ -46,9 +46,10 @@ ETCD_LDFLAGS = -s -w -X 'go.etcd.io/etcd/api/v3/version.GitSHA=$(ETCD_GIT_SHA)'
 # As kubernetes' release build (hack/lib/golang.sh, non-debug): static, trimmed,
 # tags selinux,notest,grpcnotrace. GOWORK=off: the wrappers are standalone
 # modules even if someone adds a go.work above them. GOOS/GOARCH are cleared:
-# envtest runs these on the build host. -mod=readonly: a stale go.sum fails
+# envtest runs these on the build host. GOEXPERIMENT is cleared: jsonv2, which the
+# Makefile sets for Trivy, is not how Kubernetes releases are built. -mod=readonly: a stale go.sum fails
 # instead of being rewritten.
-CONTROL_PLANE_GOENV   := CGO_ENABLED=0 GOWORK=off GOOS= GOARCH=
+CONTROL_PLANE_GOENV   := CGO_ENABLED=0 GOWORK=off GOOS= GOARCH= GOEXPERIMENT=
 CONTROL_PLANE_GOFLAGS := -mod=readonly -trimpath
 
 $(BIN)/kube-apiserver $(BIN)/kubectl: $(BIN)/%: $(KUBE_TOOLS_DIR)/go.mod $(KUBE_TOOLS_DIR)/go.sum
