@@ -15,12 +15,14 @@
 TOOLS_MK_DIR   := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 KUBE_TOOLS_DIR := $(TOOLS_MK_DIR)/kube
 ETCD_TOOLS_DIR := $(TOOLS_MK_DIR)/etcd
+HELM_TOOLS_DIR := $(TOOLS_MK_DIR)/helm
 
 BIN ?= $(CURDIR)/bin
 GO  ?= go
 
 # Versions, read from the pins so there is a single source of truth.
 KUBE_VERSION := $(shell sed -n 's|^.*k8s\.io/kubernetes \(v[0-9][0-9.]*\).*$$|\1|p' $(KUBE_TOOLS_DIR)/go.mod)
+HELM_VERSION := $(shell sed -n 's|^.*helm\.sh/helm/v4 \(v[0-9][0-9.]*\).*$$|\1|p' $(HELM_TOOLS_DIR)/go.mod)
 ETCD_VERSION := $(shell sed -n 's|^.*go\.etcd\.io/etcd/server/v3 \(v[0-9][0-9.]*\).*$$|\1|p' $(ETCD_TOOLS_DIR)/go.mod)
 KUBE_VERSION_PARTS := $(subst ., ,$(patsubst v%,%,$(KUBE_VERSION)))
 
@@ -68,3 +70,15 @@ $(BIN)/etcd: $(ETCD_TOOLS_DIR)/go.mod $(ETCD_TOOLS_DIR)/go.sum
 
 .PHONY: control-plane
 control-plane: $(BIN)/kube-apiserver $(BIN)/kubectl $(BIN)/etcd ## envtest assets into $(BIN) (KUBEBUILDER_ASSETS=$(BIN))
+
+# Helm v4 for the chart's tests (lint, template, install into the envtest cluster),
+# with the version ldflags of Helm's own Makefile.
+$(BIN)/helm: $(HELM_TOOLS_DIR)/go.mod $(HELM_TOOLS_DIR)/go.sum
+	@mkdir -p $(@D)
+	cd $(HELM_TOOLS_DIR) && $(CONTROL_PLANE_GOENV) $(GO) build $(CONTROL_PLANE_GOFLAGS) \
+		-ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$(HELM_VERSION) -X helm.sh/helm/v4/internal/version.gitTreeState=clean" \
+		-o $@ helm.sh/helm/v4/cmd/helm
+	@touch $@
+
+.PHONY: helm
+helm: $(BIN)/helm ## Helm v4, built from its module source into $(BIN)
