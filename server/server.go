@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/bailiff/bailiff/pkg/audit/results"
 	"github.com/bailiff/bailiff/pkg/serve"
 	"github.com/bailiff/bailiff/pkg/store"
 	"github.com/bailiff/bailiff/pkg/trail"
@@ -190,6 +191,8 @@ func (s *Server) Handler() http.Handler {
 	route := func(pattern string, h http.Handler) { mux.Handle(pattern, s.metrics.instrument(pattern, h)) }
 	route("POST "+trail.EventsPath, s.authorized(mayIngest, s.ingest))
 	route("GET "+trail.EventsPath, s.authorized(mayRead, s.listEvents))
+	route("POST "+results.Path, s.authorized(mayIngest, s.postResults))
+	route("GET "+results.Path, s.authorized(mayIngest, s.openResults))
 	route("GET /api/v1/findings", s.authorized(mayRead, s.listFindings))
 	route("GET "+trail.VerifyPathPattern, s.authorized(mayRead, s.verify))
 	route("POST /api/v1/credentials", s.authorized(mayAdminister, s.createCredential))

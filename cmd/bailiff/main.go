@@ -73,6 +73,7 @@ and turns the results into compliance reports and a tamper-evident audit trail.`
 		newScanCommand(stdin),
 		newPolicyCommand(),
 		newWebhookCommand(),
+		newAuditCommand(),
 		newServerCommand(),
 		newTrailCommand(),
 		&cobra.Command{

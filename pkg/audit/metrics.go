@@ -1,0 +1,72 @@
+package audit
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the auditor's Prometheus collectors.
+type Metrics struct {
+	evaluated     *prometheus.CounterVec
+	sweepDuration *prometheus.HistogramVec
+	lastSweep     prometheus.Gauge
+	objects       prometheus.Gauge
+	violations    *prometheus.GaugeVec
+	sinkWrites    *prometheus.CounterVec
+	reportWrites  *prometheus.CounterVec
+}
+
+// NewMetrics creates the collectors and registers them with reg (nil: none).
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		evaluated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bailiff_audit_objects_evaluated_total",
+			Help: "Objects evaluated, by kind and outcome: pass, fail, error, or skipped (exempt namespace, template copy).",
+		}, []string{"kind", "outcome"}),
+		sweepDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "bailiff_audit_sweep_duration_seconds",
+			Help:    "Duration of full sweeps: phase evaluate (every object evaluated) and total (every result delivered to the sink too).",
+			Buckets: []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600},
+		}, []string{"phase"}),
+		lastSweep: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bailiff_audit_last_sweep_timestamp_seconds",
+			Help: "When the last full sweep completed, as a Unix time.",
+		}),
+		objects: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bailiff_audit_objects",
+			Help: "Objects the auditor holds a result for.",
+		}),
+		violations: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "bailiff_audit_violations",
+			Help: "Violations reported now, by policy and severity.",
+		}, []string{"policy", "severity"}),
+		sinkWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bailiff_audit_sink_writes_total",
+			Help: "Batches of results written to the store or server, by outcome (ok, retry, rejected).",
+		}, []string{"outcome"}),
+		reportWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bailiff_audit_policyreport_writes_total",
+			Help: "PolicyReport and ClusterPolicyReport writes, by outcome (applied, deleted, error).",
+		}, []string{"outcome"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.evaluated, m.sweepDuration, m.lastSweep, m.objects, m.violations, m.sinkWrites, m.reportWrites} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}
+
+// countViolations moves the violations gauge from an object's old reported
+// violations to its new ones.
+func (m *Metrics) countViolations(old, new []policyViolationRef) {
+	for _, v := range old {
+		m.violations.WithLabelValues(v.policy, v.severity).Dec()
+	}
+	for _, v := range new {
+		m.violations.WithLabelValues(v.policy, v.severity).Inc()
+	}
+}
+
+type policyViolationRef struct{ policy, severity string }

@@ -1,0 +1,221 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/bailiff/bailiff/pkg/audit/results"
+)
+
+// sinkPipe delivers results to the sink in batches, in the background.
+//
+// Evaluation never waits for it: a worker only marks an object's result as
+// due (its state already holds the result) or queues a deletion, and the
+// pipe sends the latest result of each due object when it gets to it. So a
+// slow store or a server outage costs no memory beyond one entry per object,
+// delays nothing but delivery, and loses nothing: a batch is retried, with
+// growing waits, until the sink takes it. Only a batch the sink refuses as
+// invalid is dropped; its objects are sent again after their next evaluation.
+type sinkPipe struct {
+	a        *Auditor
+	wake     chan struct{}
+	flushes  chan chan error
+	maxBatch int
+	retryMin time.Duration
+	retryMax time.Duration
+
+	// Guarded by a.mu.
+	due       []objectKey
+	isDue     map[objectKey]bool
+	deletions []results.Deletion
+}
+
+func newSinkPipe(a *Auditor) *sinkPipe {
+	return &sinkPipe{a: a, wake: make(chan struct{}, 1), flushes: make(chan chan error),
+		maxBatch: 500, retryMin: 500 * time.Millisecond, retryMax: time.Minute, isDue: map[objectKey]bool{}}
+}
+
+// markDue schedules an object's current result for delivery; the caller holds a.mu.
+func (p *sinkPipe) markDue(k objectKey) {
+	if !p.isDue[k] {
+		p.isDue[k] = true
+		p.due = append(p.due, k)
+	}
+	p.poke()
+}
+
+// markDeleted schedules a deletion, dropping an undelivered result of the
+// same object; the caller holds a.mu.
+func (p *sinkPipe) markDeleted(k objectKey, d results.Deletion) {
+	delete(p.isDue, k) // the key stays in due; take skips it
+	p.deletions = append(p.deletions, d)
+	p.poke()
+}
+
+func (p *sinkPipe) poke() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// flush returns once everything due before it was delivered.
+func (p *sinkPipe) flush(ctx context.Context) error {
+	done := make(chan error, 1)
+	select {
+	case p.flushes <- done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p *sinkPipe) run(ctx context.Context) {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.wake:
+			// Let a burst gather into one batch, unless a batch is full already.
+			p.a.mu.Lock()
+			full := len(p.due)+len(p.deletions) >= p.maxBatch
+			p.a.mu.Unlock()
+			if !full {
+				continue // the tick sends it
+			}
+			p.drain(ctx, false)
+		case <-tick.C:
+			p.drain(ctx, false)
+		case done := <-p.flushes:
+			p.drain(ctx, true)
+			done <- ctx.Err()
+		}
+	}
+}
+
+// drain sends batches: one, or until nothing is due with all.
+func (p *sinkPipe) drain(ctx context.Context, all bool) {
+	for ctx.Err() == nil {
+		batch, keys := p.take()
+		if batch.Len() == 0 {
+			return
+		}
+		p.write(ctx, batch, keys)
+		if !all {
+			return
+		}
+	}
+}
+
+// take builds the next batch from what is due: deletions, and the current
+// result of due objects, at most maxBatch items. A result of an object the
+// batch also deletes waits for the next batch, since a batch applies results
+// before deletions.
+func (p *sinkPipe) take() (results.Request, []objectKey) {
+	a := p.a
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	req := results.Request{Cluster: a.cluster}
+	n := min(len(p.deletions), p.maxBatch)
+	req.Deletions = append([]results.Deletion(nil), p.deletions[:n]...)
+	p.deletions = p.deletions[n:]
+	deleted := make(map[string]bool, n)
+	for _, d := range req.Deletions {
+		deleted[d.Object.UID] = true
+	}
+	var keys []objectKey
+	rest := p.due[:0]
+	for i, k := range p.due {
+		if len(req.Deletions)+len(req.Results) >= p.maxBatch {
+			rest = append(rest, p.due[i:]...)
+			break
+		}
+		if !p.isDue[k] {
+			continue
+		}
+		st := a.states[k]
+		if st == nil || !st.evaluated || st.errMsg != "" {
+			delete(p.isDue, k)
+			continue
+		}
+		if deleted[st.ref.UID] {
+			rest = append(rest, k)
+			continue
+		}
+		delete(p.isDue, k)
+		keys = append(keys, k)
+		req.Results = append(req.Results, results.ObjectResult{
+			Object: st.ref, EvaluatedAt: st.evaluatedAt, PolicySetVersion: st.setVersion, Violations: storeViolations(st.violations),
+		})
+	}
+	p.due = rest
+	return req, keys
+}
+
+// write delivers one batch, retrying until it is taken, refused or ctx ends.
+func (p *sinkPipe) write(ctx context.Context, req results.Request, keys []objectKey) {
+	wait := p.retryMin
+	for attempt := 1; ; attempt++ {
+		resp, err := p.a.opts.Sink.Write(ctx, req)
+		if err == nil {
+			p.a.metrics.sinkWrites.WithLabelValues("ok").Inc()
+			p.a.delivered(keys, req.Results)
+			if resp.Opened+resp.Resolved > 0 {
+				p.a.log.Info("findings changed", "opened", resp.Opened, "resolved", resp.Resolved, "events", resp.Events)
+			}
+			return
+		}
+		var rejected *RejectedError
+		if errors.As(err, &rejected) {
+			p.a.metrics.sinkWrites.WithLabelValues("rejected").Inc()
+			p.a.log.Error("the sink refused a batch of results; its objects are sent again after their next evaluation",
+				"sink", p.a.opts.Sink.Name(), "results", len(req.Results), "deletions", len(req.Deletions), "error", err)
+			p.a.undelivered(keys, req.Results)
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		p.a.metrics.sinkWrites.WithLabelValues("retry").Inc()
+		if attempt == 1 || attempt%10 == 0 {
+			p.a.log.Warn("cannot deliver results; retrying", "sink", p.a.opts.Sink.Name(), "attempt", attempt, "retryIn", wait, "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, p.retryMax)
+	}
+}
+
+// delivered records that the sink holds these results now.
+func (a *Auditor) delivered(keys []objectKey, rs []results.ObjectResult) {
+	now := a.opts.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i, k := range keys {
+		if st := a.states[k]; st != nil && st.ref.UID == rs[i].Object.UID {
+			st.syncedAt = now
+		}
+	}
+}
+
+// undelivered makes the next evaluation of these objects send them again.
+func (a *Auditor) undelivered(keys []objectKey, rs []results.ObjectResult) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i, k := range keys {
+		if st := a.states[k]; st != nil && st.ref.UID == rs[i].Object.UID {
+			st.queued = 0
+		}
+	}
+}

@@ -1,0 +1,183 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/bailiff/bailiff/pkg/audit/results"
+	"github.com/bailiff/bailiff/pkg/store"
+	"github.com/bailiff/bailiff/pkg/trail"
+)
+
+// Sink is where audit results go: the store directly, or the central server.
+type Sink interface {
+	// OpenFindings calls fn with the open findings the sink holds for a
+	// cluster, a page at a time, so a restarted auditor knows what it
+	// reported before and which objects went away while it was down.
+	OpenFindings(ctx context.Context, cluster string, fn func([]store.Finding) error) error
+	// Write records a batch of results and deletions, and appends the audit
+	// events of what they opened and resolved to the cluster's trail.
+	Write(ctx context.Context, batch results.Request) (results.Response, error)
+	// Name describes the sink in logs, without secrets.
+	Name() string
+}
+
+// StoreSink writes to a store directly: for one cluster, or a demo.
+type StoreSink struct {
+	Store store.Store
+	// Label names the store in logs; never put a password in it.
+	Label string
+}
+
+var _ Sink = StoreSink{}
+
+// OpenFindings implements Sink.
+func (s StoreSink) OpenFindings(ctx context.Context, cluster string, fn func([]store.Finding) error) error {
+	q := store.FindingQuery{Cluster: cluster, State: "open", Limit: 1000}
+	for {
+		page, err := s.Store.Findings(ctx, q)
+		if err != nil {
+			return err
+		}
+		if err := fn(page.Findings); err != nil {
+			return err
+		}
+		if page.Next == "" {
+			return nil
+		}
+		q.Cursor = page.Next
+	}
+}
+
+// Write implements Sink.
+func (s StoreSink) Write(ctx context.Context, batch results.Request) (results.Response, error) {
+	if err := results.Validate(batch, time.Now()); err != nil {
+		return results.Response{}, &RejectedError{Err: err}
+	}
+	return results.Apply(ctx, s.Store, batch)
+}
+
+// Name implements Sink.
+func (s StoreSink) Name() string { return s.Label }
+
+// RejectedError is a batch the sink refused as invalid: sending it again
+// cannot succeed.
+type RejectedError struct{ Err error }
+
+func (e *RejectedError) Error() string { return "results refused: " + e.Err.Error() }
+func (e *RejectedError) Unwrap() error { return e.Err }
+
+// ServerSink sends results to the central server (POST /api/v1/results)
+// with a cluster credential's bearer token.
+type ServerSink struct {
+	base  *url.URL
+	token string
+	http  *http.Client
+}
+
+var _ Sink = (*ServerSink)(nil)
+
+// NewServerSink returns a sink for the server at serverURL (https://host:port).
+// A nil httpClient means one with a 30 s timeout.
+func NewServerSink(serverURL, token string, httpClient *http.Client) (*ServerSink, error) {
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		return nil, fmt.Errorf("server URL %q: %w", serverURL, err)
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("server URL %q: want https://host[:port]", serverURL)
+	}
+	if httpClient == nil {
+		httpClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	return &ServerSink{base: u, token: strings.TrimSpace(token), http: httpClient}, nil
+}
+
+// Name implements Sink.
+func (s *ServerSink) Name() string { return s.base.Redacted() }
+
+// OpenFindings implements Sink.
+func (s *ServerSink) OpenFindings(ctx context.Context, cluster string, fn func([]store.Finding) error) error {
+	cursor := ""
+	for {
+		q := url.Values{"cluster": {cluster}, "limit": {"1000"}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		var page struct {
+			Findings []store.Finding `json:"findings"`
+			Next     string          `json:"next"`
+		}
+		if err := s.do(ctx, http.MethodGet, q, nil, &page); err != nil {
+			return err
+		}
+		if err := fn(page.Findings); err != nil {
+			return err
+		}
+		if page.Next == "" {
+			return nil
+		}
+		cursor = page.Next
+	}
+}
+
+// Write implements Sink. It makes one attempt; the auditor retries.
+func (s *ServerSink) Write(ctx context.Context, batch results.Request) (results.Response, error) {
+	body, err := json.Marshal(batch)
+	if err != nil {
+		return results.Response{}, err
+	}
+	var out results.Response
+	err = s.do(ctx, http.MethodPost, nil, body, &out)
+	var status *trail.StatusError
+	if errors.As(err, &status) && status.Rejected() {
+		return out, &RejectedError{Err: err}
+	}
+	return out, err
+}
+
+func (s *ServerSink) do(ctx context.Context, method string, query url.Values, body []byte, out any) error {
+	u := s.base.JoinPath(results.Path)
+	u.RawQuery = query.Encode()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("read answer of %s %s: %w", method, u.Path, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		var e trail.ErrorResponse
+		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(data))
+		}
+		return &trail.StatusError{StatusCode: resp.StatusCode, Message: e.Error}
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("decode answer of %s %s: %w", method, u.Path, err)
+	}
+	return nil
+}
