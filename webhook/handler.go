@@ -65,13 +65,19 @@ type Options struct {
 	ValidateFailure  FailurePolicy  // default Fail
 	MutateFailure    FailurePolicy  // default Ignore
 	Timeout          time.Duration  // evaluation budget per request; default 3s
-	Metrics          *Metrics
-	Logger           *slog.Logger
+	// Auditor receives every decision, off the request path; nil records nothing.
+	Auditor Auditor
+	// AuditQueue is how many decisions may wait for the Auditor; more are dropped
+	// and counted. Default 4096.
+	AuditQueue int
+	Metrics    *Metrics
+	Logger     *slog.Logger
 }
 
 // Handler answers AdmissionReview requests.
 type Handler struct {
-	opts Options
+	opts     Options
+	recorder *recorder // nil without an Auditor
 }
 
 // NewHandler returns a handler with defaults filled in.
@@ -94,7 +100,23 @@ func NewHandler(opts Options) *Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{opts: opts}
+	if opts.AuditQueue <= 0 {
+		opts.AuditQueue = defaultAuditQueue
+	}
+	h := &Handler{opts: opts}
+	if opts.Auditor != nil {
+		h.recorder = newRecorder(opts.Auditor, opts.AuditQueue, opts.Metrics, opts.Logger)
+	}
+	return h
+}
+
+// Close hands the decisions still queued to the Auditor, waiting until ctx ends at
+// most. Call it once the server has stopped answering; later decisions are dropped.
+func (h *Handler) Close(ctx context.Context) error {
+	if h.recorder == nil {
+		return nil
+	}
+	return h.recorder.close(ctx)
 }
 
 // Validate is the /validate endpoint.
@@ -107,10 +129,18 @@ func (h *Handler) Mutate() http.Handler {
 	return h.endpoint("mutate", h.mutate)
 }
 
-// decision is one answer with the label metrics record it under.
+// decision is one answer with the label metrics record it under, and what the trail
+// records of how it was reached.
 type decision struct {
 	response *admissionv1.AdmissionResponse
 	label    string // allowed, denied, warned, mutated, exempt, error
+
+	violations         []policy.Violation
+	exemptedViolations []policy.ExemptedViolation
+	exemptedMutations  []policy.ExemptedMutation
+	version            string // the policy set that decided; "" when none did
+	err                error  // why the failure policy answered
+	failurePolicy      FailurePolicy
 }
 
 // badRequest is an error the caller made: answered with HTTP 400.
@@ -175,7 +205,55 @@ func (h *Handler) endpoint(name string, decide decideFunc) http.Handler {
 		d.response.UID = req.UID
 		m.requests.WithLabelValues(name, string(req.Operation), req.Kind.Kind, d.label).Inc()
 		writeReview(w, d.response)
+		if h.recorder != nil {
+			h.recorder.record(h.auditDecision(name, req, in, d))
+		}
 	})
+}
+
+// auditDecision gathers what the trail records of an answer. It copies references
+// only: encoding happens in the Auditor, off the request path.
+func (h *Handler) auditDecision(endpoint string, req *admissionv1.AdmissionRequest, in input.Request, d decision) Decision {
+	outcome := DecisionAllowed
+	switch {
+	case !d.response.Allowed:
+		outcome = DecisionDenied
+	case d.label == "warned":
+		outcome = DecisionWarned
+	}
+	version := d.version
+	if version == "" {
+		version = h.opts.Engine.Set().Version()
+	}
+	apiVersion := req.Kind.Version
+	if req.Kind.Group != "" {
+		apiVersion = req.Kind.Group + "/" + req.Kind.Version
+	}
+	return Decision{
+		Time:     time.Now(),
+		Endpoint: endpoint,
+
+		UID:         string(req.UID),
+		User:        req.UserInfo.Username,
+		Groups:      req.UserInfo.Groups,
+		Operation:   string(req.Operation),
+		APIVersion:  apiVersion,
+		Kind:        req.Kind.Kind,
+		SubResource: req.SubResource,
+		Namespace:   req.Namespace,
+		Name:        req.Name,
+		DryRun:      in.DryRun,
+
+		Outcome:            outcome,
+		Violations:         d.violations,
+		ExemptedViolations: d.exemptedViolations,
+		ExemptedMutations:  d.exemptedMutations,
+		Patch:              d.response.Patch,
+		PolicySetVersion:   version,
+		ExemptNamespace:    d.label == "exempt",
+		Err:                d.err,
+		FailurePolicy:      d.failurePolicy,
+	}
 }
 
 // readReview decodes an AdmissionReview v1 with a request in it.
@@ -265,7 +343,7 @@ func (h *Handler) evaluate(ctx context.Context, endpoint string, in input.Reques
 
 func (h *Handler) validate(ctx context.Context, req *admissionv1.AdmissionRequest, in input.Request) (decision, error) {
 	if h.exempt(req.Namespace) {
-		return decision{allowed(), "exempt"}, nil
+		return decision{response: allowed(), label: "exempt"}, nil
 	}
 	var res *policy.Result
 	err := h.evaluate(ctx, "validate", in, func(ctx context.Context, pin *input.Input) (err error) {
@@ -278,6 +356,7 @@ func (h *Handler) validate(ctx context.Context, req *admissionv1.AdmissionReques
 	for _, v := range res.Violations {
 		h.opts.Metrics.violations.WithLabelValues(v.Policy, v.Enforcement).Inc()
 	}
+	found := decision{violations: res.Violations, exemptedViolations: res.Exempted, version: res.PolicySetVersion}
 	resp := allowed()
 	for _, v := range res.ByEnforcement(policy.Warn) {
 		resp.Warnings = append(resp.Warnings, v.String())
@@ -294,17 +373,23 @@ func (h *Handler) validate(ctx context.Context, req *admissionv1.AdmissionReques
 			Reason:  metav1.StatusReasonForbidden,
 			Message: strings.Join(lines, "\n"),
 		}
-		return decision{resp, "denied"}, nil
+		return found.answer(resp, "denied"), nil
 	}
 	if len(resp.Warnings) > 0 {
-		return decision{resp, "warned"}, nil
+		return found.answer(resp, "warned"), nil
 	}
-	return decision{resp, "allowed"}, nil
+	return found.answer(resp, "allowed"), nil
+}
+
+// answer is d with its response and metrics label.
+func (d decision) answer(resp *admissionv1.AdmissionResponse, label string) decision {
+	d.response, d.label = resp, label
+	return d
 }
 
 func (h *Handler) mutate(ctx context.Context, req *admissionv1.AdmissionRequest, in input.Request) (decision, error) {
 	if h.exempt(req.Namespace) {
-		return decision{allowed(), "exempt"}, nil
+		return decision{response: allowed(), label: "exempt"}, nil
 	}
 	var m *policy.Mutation
 	err := h.evaluate(ctx, "mutate", in, func(ctx context.Context, pin *input.Input) (err error) {
@@ -314,9 +399,10 @@ func (h *Handler) mutate(ctx context.Context, req *admissionv1.AdmissionRequest,
 	if err != nil {
 		return decision{}, err
 	}
+	found := decision{exemptedMutations: m.Exempted, version: m.PolicySetVersion}
 	resp := allowed()
 	if len(m.Patches) == 0 {
-		return decision{resp, "allowed"}, nil
+		return found.answer(resp, "allowed"), nil
 	}
 	patch, err := policy.JSONPatch(append(m.Patches, mutatedByPatch(in.Object, m.Patches)))
 	if err != nil {
@@ -324,7 +410,7 @@ func (h *Handler) mutate(ctx context.Context, req *admissionv1.AdmissionRequest,
 	}
 	jsonPatch := admissionv1.PatchTypeJSONPatch
 	resp.Patch, resp.PatchType = patch, &jsonPatch
-	return decision{resp, "mutated"}, nil
+	return found.answer(resp, "mutated"), nil
 }
 
 // MutatedByAnnotation records on an object which policies changed it at admission, so
@@ -361,12 +447,14 @@ func (h *Handler) failed(endpoint string, req *admissionv1.AdmissionRequest, err
 	}
 	h.opts.Logger.Error("policies could not be evaluated", "endpoint", endpoint, "uid", req.UID,
 		"kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name, "failurePolicy", failure, "error", err)
+	failed := decision{label: "error", err: err, failurePolicy: failure}
 	if failure == Ignore {
 		resp := allowed()
 		resp.Warnings = []string{fmt.Sprintf("Bailiff could not evaluate its %s policies (%v); allowed unchecked by failure policy Ignore", endpoint, err)}
-		return decision{resp, "error"}
+		failed.response = resp
+		return failed
 	}
-	return decision{&admissionv1.AdmissionResponse{
+	failed.response = &admissionv1.AdmissionResponse{
 		Allowed: false,
 		Result: &metav1.Status{
 			Status:  metav1.StatusFailure,
@@ -374,7 +462,8 @@ func (h *Handler) failed(endpoint string, req *admissionv1.AdmissionRequest, err
 			Reason:  metav1.StatusReasonInternalError,
 			Message: fmt.Sprintf("Bailiff could not evaluate its policies, so the request is refused (failure policy Fail): %v", err),
 		},
-	}, "error"}
+	}
+	return failed
 }
 
 func allowed() *admissionv1.AdmissionResponse {

@@ -16,6 +16,7 @@ type Metrics struct {
 	errors         *prometheus.CounterVec
 	inFlight       prometheus.Gauge
 	reloads        *prometheus.CounterVec
+	auditDropped   *prometheus.CounterVec
 }
 
 // Latency buckets from 100µs to 10s: admission answers in milliseconds, and the API
@@ -56,8 +57,12 @@ func NewMetrics() *Metrics {
 			Name: "bailiff_policy_reloads_total",
 			Help: "Policy and configuration reloads, by result (success, failure).",
 		}, []string{"result"}),
+		auditDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bailiff_admission_audit_dropped_total",
+			Help: "Admission decisions not handed to the audit trail, by reason (queue_full: the trail fell behind; closed: answered during shutdown; panic: the recorder failed).",
+		}, []string{"reason"}),
 	}
-	m.Registry.MustRegister(m.requests, m.requestTime, m.evaluationTime, m.violations, m.errors, m.inFlight, m.reloads,
+	m.Registry.MustRegister(m.requests, m.requestTime, m.evaluationTime, m.violations, m.errors, m.inFlight, m.reloads, m.auditDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -2,8 +2,13 @@ package webhook
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path"
 	"path/filepath"
 	"sync"
 	"time"
@@ -15,13 +20,15 @@ import (
 
 // Reloader rebuilds the policy set when the configuration file or a policy directory
 // changes. A set that fails keeps the running one serving; the failure is logged,
-// counted and shown by Status until a reload succeeds.
+// counted and shown by Status until a reload succeeds. With an auditor, every load and
+// rejection is recorded in the audit trail.
 type Reloader struct {
 	engine   *policy.Engine
 	files    policy.Files
 	metrics  *Metrics
 	logger   *slog.Logger
 	debounce time.Duration
+	auditor  ReloadAuditor // nil records nothing
 
 	mu      sync.Mutex
 	lastErr error
@@ -33,8 +40,28 @@ func NewReloader(engine *policy.Engine, files policy.Files, metrics *Metrics, lo
 	return &Reloader{engine: engine, files: files, metrics: metrics, logger: logger, debounce: 250 * time.Millisecond}
 }
 
+// WithAuditor records every load and rejection with a. Call it before Reload, Watch
+// or RecordStart.
+func (r *Reloader) WithAuditor(a ReloadAuditor) *Reloader {
+	r.auditor = a
+	return r
+}
+
+// RecordStart records the set the engine was built with as loaded at start.
+func (r *Reloader) RecordStart(ctx context.Context) {
+	if r.auditor == nil {
+		return
+	}
+	set := r.engine.Set()
+	r.auditor.RecordReload(ctx, ReloadOutcome{
+		Time: time.Now(), Trigger: ReloadAtStart, Version: set.Version(),
+		SourceDigest: sourceDigest(r.files), Files: r.files, Policies: len(set.Policies()),
+	})
+}
+
 // Reload rebuilds the set now.
 func (r *Reloader) Reload(ctx context.Context) error {
+	previous := r.engine.Set().Version()
 	opts, err := r.files.Options()
 	if err == nil {
 		err = r.engine.Reload(ctx, opts)
@@ -43,12 +70,55 @@ func (r *Reloader) Reload(ctx context.Context) error {
 	r.lastErr, r.lastAt = err, time.Now()
 	r.mu.Unlock()
 	r.metrics.Reloaded(err == nil)
+	set := r.engine.Set()
+	// A file touched without a change builds the same set again: nothing to record.
+	if r.auditor != nil && (err != nil || set.Version() != previous) {
+		r.auditor.RecordReload(ctx, ReloadOutcome{
+			Time: time.Now(), Trigger: ReloadOnChange, Err: err, Version: set.Version(), PreviousVersion: previous,
+			SourceDigest: sourceDigest(r.files), Files: r.files, Policies: len(set.Policies()),
+		})
+	}
 	if err != nil {
 		r.logger.Error("policy or configuration reload failed; the previous set keeps serving", "error", err)
 		return err
 	}
-	r.logger.Info("policies and configuration reloaded", "version", r.engine.Set().Version())
+	r.logger.Info("policies and configuration reloaded", "version", set.Version())
 	return nil
+}
+
+// sourceDigest is "sha256:" and the hex SHA-256 of the files a set is read from on
+// disk, as they are now: the configuration file and every .rego file of the policy
+// directories, each with its name. A file that cannot be read counts as its error, so
+// the digest still tells sets apart. The embedded library is part of the binary and
+// of the set's version, not of this digest.
+func sourceDigest(files policy.Files) string {
+	h := sha256.New()
+	add := func(name string, b []byte, err error) {
+		if err != nil {
+			b = []byte("error: " + err.Error())
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", name, len(b))
+		h.Write(b)
+	}
+	if files.ConfigFile != "" {
+		b, err := os.ReadFile(files.ConfigFile)
+		add(files.ConfigFile, b, err)
+	}
+	for _, dir := range files.PolicyDirs {
+		fsys := os.DirFS(dir)
+		err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || path.Ext(p) != ".rego" {
+				return err
+			}
+			b, err := fs.ReadFile(fsys, p)
+			add(filepath.Join(dir, filepath.FromSlash(p)), b, err)
+			return nil
+		})
+		if err != nil {
+			add(dir, nil, err)
+		}
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
 // Status describes the last reload for /readyz.

@@ -1,19 +1,25 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/bailiff/bailiff/pkg/images"
 	"github.com/bailiff/bailiff/pkg/serve"
+	"github.com/bailiff/bailiff/pkg/trail"
 	"github.com/bailiff/bailiff/webhook"
 )
 
@@ -34,13 +40,18 @@ func newWebhookCommand() *cobra.Command {
 		insecureRegistries []string
 		pullSecrets        bool
 		scanner            scannerFlags
+		trailFlags         trailEmitterFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "webhook",
 		Short: "Serve the validating and mutating admission webhook",
 		Long: `Webhook serves /validate and /mutate (AdmissionReview v1) over HTTPS, with /healthz,
 /readyz and /metrics. Policies and configuration reload when their files change; a set that
-fails keeps the running one serving.`,
+fails keeps the running one serving.
+
+With --trail-server, every answer, every exemption used and every policy-set load or
+rejection is recorded in the audit trail: queued in memory, then on disk (--trail-queue-dir),
+then delivered to the Bailiff server. Recording never delays or fails admission.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -85,6 +96,23 @@ fails keeps the running one serving.`,
 			if err != nil {
 				return err
 			}
+			emitter, err := trailFlags.emitter(engine.Set().Config().Cluster.Name, metrics.Registry, logger)
+			if err != nil {
+				return err
+			}
+			var auditor webhook.Auditor
+			if emitter == nil {
+				logger.Info("no --trail-server: admission decisions are not recorded in the audit trail")
+			} else {
+				// Deferred first, so it runs last: after the handler's decisions reach it,
+				// its memory queue goes to disk for the next start to deliver.
+				defer closeWithin(logger, "trail events lost at shutdown", emitter.Close)
+				trailAuditor := webhook.NewTrailAuditor(emitter, instanceName())
+				auditor = trailAuditor
+				reloader.WithAuditor(trailAuditor).RecordStart(ctx)
+				logger.Info("recording admission decisions in the audit trail", "server", trailFlags.server,
+					"cluster", trailFlags.clusterOr(engine.Set().Config().Cluster.Name), "queueDir", trailFlags.queueDir)
+			}
 			handler := webhook.NewHandler(webhook.Options{
 				Engine: engine,
 				Images: webhook.ImageFacts(webhook.ImageFactsOptions{
@@ -99,9 +127,12 @@ fails keeps the running one serving.`,
 				ValidateFailure:  webhook.FailurePolicy(validateFailure),
 				MutateFailure:    webhook.FailurePolicy(mutateFailure),
 				Timeout:          timeout,
+				Auditor:          auditor,
 				Metrics:          metrics,
 				Logger:           logger,
 			})
+			// Runs once the server has drained: the last decisions go to the emitter.
+			defer closeWithin(logger, "admission decisions lost at shutdown", handler.Close)
 			server, err := webhook.Listen(webhook.ServerOptions{
 				Addr: addr, CertDir: certDir, Handler: handler, Logger: logger,
 				Ready: func() (bool, string) {
@@ -142,7 +173,83 @@ fails keeps the running one serving.`,
 	f.BoolVar(&pullSecrets, "pull-secrets", false, "resolve digests with each workload's imagePullSecrets and its service account's (needs get on secrets and serviceaccounts)")
 	f.StringSliceVar(&insecureRegistries, "insecure-registries", nil, "registry hosts reached over plain HTTP when resolving image digests (local mirrors only)")
 	scanner.register(cmd)
+	trailFlags.register(cmd)
 	return cmd
+}
+
+// trailEmitterFlags say where a cluster component sends its audit trail.
+type trailEmitterFlags struct {
+	server, tokenFile, caFile, queueDir, diskBudget, cluster string
+	batchDelay                                               time.Duration
+}
+
+func (t *trailEmitterFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&t.server, "trail-server", "", "the Bailiff server receiving the audit trail, e.g. https://bailiff.example.com; empty: nothing is recorded")
+	f.StringVar(&t.tokenFile, "trail-token-file", "/etc/bailiff/trail-token/token", "file holding the cluster's token for --trail-server (bailiff server token create --role cluster)")
+	f.StringVar(&t.caFile, "trail-ca-file", "", "CA bundle that signed the trail server's certificate (default: the system's)")
+	f.StringVar(&t.queueDir, "trail-queue-dir", "/var/lib/bailiff/trail", "directory of the durable trail queue; one per replica, on a volume that outlives restarts")
+	f.StringVar(&t.diskBudget, "trail-disk-budget", "256Mi", "most disk the trail queue may take while the server is unreachable (bytes, or a quantity such as 512Mi); past it events are dropped and counted")
+	f.StringVar(&t.cluster, "cluster", "", "the cluster's name in the trail (default: cluster.name of the configuration at start)")
+	f.DurationVar(&t.batchDelay, "trail-batch-delay", time.Second, "how long events gather on disk into a batch before delivery (0: deliver at once); a steady trickle then costs the server one transaction per batch, not per event")
+}
+
+func (t *trailEmitterFlags) clusterOr(configured string) string {
+	if t.cluster != "" {
+		return t.cluster
+	}
+	return configured
+}
+
+// emitter returns nil when no trail server is configured.
+func (t *trailEmitterFlags) emitter(configuredCluster string, reg prometheus.Registerer, logger *slog.Logger) (*trail.Emitter, error) {
+	if t.server == "" {
+		return nil, nil
+	}
+	cluster := t.clusterOr(configuredCluster)
+	if cluster == "" {
+		return nil, &exitError{code: exitUsage, err: errors.New("the trail needs the cluster's name: set --cluster or cluster.name in the configuration")}
+	}
+	budget, err := resource.ParseQuantity(t.diskBudget)
+	if err != nil || budget.Sign() <= 0 {
+		return nil, &exitError{code: exitUsage, err: fmt.Errorf("--trail-disk-budget %q: want a positive size such as 256Mi", t.diskBudget)}
+	}
+	token, err := readToken(t.tokenFile)
+	if err != nil {
+		return nil, &exitError{code: exitUsage, err: fmt.Errorf("--trail-token-file: %w", err)}
+	}
+	hc, err := httpClient(t.caFile)
+	if err != nil {
+		return nil, &exitError{code: exitUsage, err: fmt.Errorf("--trail-ca-file: %w", err)}
+	}
+	// A server that accepts the connection and never answers must not hold a batch forever.
+	hc = &http.Client{Transport: hc.Transport, Timeout: 30 * time.Second}
+	e, err := trail.NewEmitter(trail.EmitterOptions{
+		ServerURL: t.server, Token: token, Cluster: cluster, QueueDir: t.queueDir, DiskBytes: budget.Value(),
+		BatchDelay: t.batchDelay, HTTPClient: hc, Logger: logger, Registerer: reg,
+	})
+	if err != nil {
+		return nil, &exitError{code: exitUsage, err: fmt.Errorf("audit trail: %w", err)}
+	}
+	return e, nil
+}
+
+// closeWithin calls close with a few seconds to finish, logging what it reports.
+func closeWithin(logger *slog.Logger, what string, close func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := close(ctx); err != nil {
+		logger.Error(what, "error", err)
+	}
+}
+
+// instanceName names this replica in config events: the pod's name, else the host's.
+func instanceName() string {
+	if name := os.Getenv("POD_NAME"); name != "" {
+		return name
+	}
+	name, _ := os.Hostname()
+	return name
 }
 
 // defaultExemptNamespaces are kube-system and the webhook's own namespace.

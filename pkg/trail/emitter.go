@@ -30,6 +30,12 @@ type EmitterOptions struct {
 	BatchBytes   int64 // bytes of events per delivery, default 1 MiB; also the largest event kept
 	MinBackoff   time.Duration
 	MaxBackoff   time.Duration // retry waits double from MinBackoff (500ms) to MaxBackoff (1m)
+	// BatchDelay is how long the shipper lets a batch fill before sending one
+	// smaller than BatchEvents; 0 sends what is on disk at once. A steady
+	// trickle (admission at hundreds of requests/s) otherwise costs a POST, a
+	// server transaction and an acknowledgement fsync per event or two.
+	// Events wait on disk meanwhile: the delay costs freshness, not durability.
+	BatchDelay time.Duration
 
 	HTTPClient *http.Client // nil means http.DefaultClient
 	Logger     *slog.Logger
@@ -127,7 +133,7 @@ func NewEmitter(opts EmitterOptions) (*Emitter, error) {
 	}
 	ship := &shipper{
 		queue: disk, send: client, cluster: opts.Cluster,
-		maxEvents: opts.BatchEvents, maxBytes: opts.BatchBytes,
+		maxEvents: opts.BatchEvents, maxBytes: opts.BatchBytes, batchDelay: opts.BatchDelay,
 		minBackoff: opts.MinBackoff, maxBackoff: opts.MaxBackoff,
 		metrics: metrics, logger: opts.Logger, logs: e.logs, changed: e.updateDiskGauges,
 	}

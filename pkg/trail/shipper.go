@@ -25,6 +25,7 @@ type shipper struct {
 	cluster    string
 	maxEvents  int
 	maxBytes   int64
+	batchDelay time.Duration // lets a partial batch fill this long before it is sent
 	minBackoff time.Duration
 	maxBackoff time.Duration
 	metrics    *emitterMetrics
@@ -43,6 +44,7 @@ func (s *shipper) run(ctx context.Context) {
 	backoff := s.minBackoff
 	var failures int
 	var singlesUntil position // events before this go one at a time
+	var filling bool          // the partial batch peeked has had its batchDelay
 	for ctx.Err() == nil {
 		limit := s.maxEvents
 		if s.queue.ackedBefore(singlesUntil) {
@@ -65,6 +67,12 @@ func (s *shipper) run(ctx context.Context) {
 			backoff = min(2*backoff, s.maxBackoff)
 			continue
 		}
+		if s.batchDelay > 0 && !filling && len(b.payloads) < limit && b.bytes < s.maxBytes {
+			filling = true
+			sleep(ctx, s.batchDelay)
+			continue
+		}
+		filling = false
 		events := make([]json.RawMessage, len(b.payloads))
 		for i, p := range b.payloads {
 			events[i] = p

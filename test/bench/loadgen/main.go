@@ -5,6 +5,10 @@
 // -peak it steps the rate up to find the highest it sustains within a p99 budget. It
 // also reports the engine's own evaluation time for the same corpus, so the cost of
 // HTTP, TLS and JSON is visible.
+//
+// With -compare-trail it starts the webhooks itself (-bailiff names the binary): one
+// without the audit trail and one recording every decision to a local bailiff server
+// (SQLite), driven in turn at -rate, and reports both runs and the events' delivery.
 package main
 
 import (
@@ -44,7 +48,18 @@ func main() {
 	pid := flag.Int("pid", 0, "webhook process id, to report its peak RSS")
 	configFile := flag.String("config", "test/demo/config.yaml", "configuration the webhook runs with (for the engine comparison)")
 	size := flag.Int("corpus", 1000, "distinct AdmissionReviews in the corpus")
+	compare := flag.Bool("compare-trail", false, "start the webhook without and then with the audit trail (to a local bailiff server), drive each at -rate, and compare")
+	bailiff := flag.String("bailiff", "bin/bailiff", "the bailiff binary, for -compare-trail")
+	trailFlags := flag.String("trail-flags", "", "more flags for the webhook with the trail, for -compare-trail (e.g. \"--trail-batch-delay 0\")")
 	flag.Parse()
+
+	if *compare {
+		if err := compareTrail(*bailiff, *configFile, *rate, *duration, *size, strings.Fields(*trailFlags)); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(1)
+		}
+		return
+	}
 
 	if err := run(*url, *caFile, *rate, *duration, *peak, *peakP99, *stepDuration, *pid, *configFile, *size); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
