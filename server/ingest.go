@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/bailiff/bailiff/pkg/store"
@@ -44,24 +43,11 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, st store.Store, 
 // decodeBatch reads the body strictly: bounded in size, one JSON document,
 // no unknown fields, at least one and at most MaxBatchEvents events.
 func (s *Server) decodeBatch(w http.ResponseWriter, r *http.Request) (trail.IngestRequest, int, error) {
-	var req trail.IngestRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(&req)
-	if err == nil {
-		if _, extra := dec.Token(); extra != io.EOF {
-			err = errors.New("the body holds more than one JSON document")
-			if extra != nil {
-				err = extra
-			}
-		}
+	req, status, err := decodeStrict[trail.IngestRequest](w, r, s.opts.MaxBodyBytes)
+	if err != nil {
+		return req, status, err
 	}
-	var tooLarge *http.MaxBytesError
 	switch {
-	case errors.As(err, &tooLarge):
-		return req, http.StatusRequestEntityTooLarge, fmt.Errorf("the body is larger than %d bytes; send smaller batches", tooLarge.Limit)
-	case err != nil:
-		return req, http.StatusBadRequest, fmt.Errorf("malformed batch: %v", err)
 	case len(req.Events) == 0:
 		return req, http.StatusBadRequest, errors.New("events: the batch holds no events")
 	case len(req.Events) > s.opts.MaxBatchEvents:

@@ -1,10 +1,8 @@
 package server
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -42,25 +40,11 @@ func (s *Server) postResults(w http.ResponseWriter, r *http.Request, st store.St
 // decodeResults reads the body as strictly as an events batch: bounded in
 // size, one JSON document, no unknown fields, at most MaxBatchEvents items.
 func (s *Server) decodeResults(w http.ResponseWriter, r *http.Request) (results.Request, int, error) {
-	var req results.Request
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(&req)
-	if err == nil {
-		if _, extra := dec.Token(); extra != io.EOF {
-			err = errors.New("the body holds more than one JSON document")
-			if extra != nil {
-				err = extra
-			}
-		}
+	req, status, err := decodeStrict[results.Request](w, r, s.opts.MaxBodyBytes)
+	if err != nil {
+		return req, status, err
 	}
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		return req, http.StatusRequestEntityTooLarge, fmt.Errorf("the body is larger than %d bytes; send smaller batches", tooLarge.Limit)
-	case err != nil:
-		return req, http.StatusBadRequest, fmt.Errorf("malformed batch: %v", err)
-	case req.Len() > s.opts.MaxBatchEvents:
+	if req.Len() > s.opts.MaxBatchEvents {
 		return req, http.StatusRequestEntityTooLarge, fmt.Errorf("the batch holds %d results and deletions, at most %d are accepted", req.Len(), s.opts.MaxBatchEvents)
 	}
 	return req, 0, nil
