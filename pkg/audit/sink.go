@@ -1,15 +1,11 @@
 package audit
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/bailiff/bailiff/pkg/audit/results"
@@ -78,9 +74,7 @@ func (e *RejectedError) Unwrap() error { return e.Err }
 // ServerSink sends results to the central server (POST /api/v1/results)
 // with a cluster credential's bearer token.
 type ServerSink struct {
-	base  *url.URL
-	token string
-	http  *http.Client
+	client *trail.Client
 }
 
 var _ Sink = (*ServerSink)(nil)
@@ -88,21 +82,18 @@ var _ Sink = (*ServerSink)(nil)
 // NewServerSink returns a sink for the server at serverURL (https://host:port).
 // A nil httpClient means one with a 30 s timeout.
 func NewServerSink(serverURL, token string, httpClient *http.Client) (*ServerSink, error) {
-	u, err := url.Parse(serverURL)
-	if err != nil {
-		return nil, fmt.Errorf("server URL %q: %w", serverURL, err)
-	}
-	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("server URL %q: want https://host[:port]", serverURL)
-	}
 	if httpClient == nil {
 		httpClient = &http.Client{Timeout: 30 * time.Second}
 	}
-	return &ServerSink{base: u, token: strings.TrimSpace(token), http: httpClient}, nil
+	client, err := trail.NewClient(serverURL, token, httpClient)
+	if err != nil {
+		return nil, err
+	}
+	return &ServerSink{client: client}, nil
 }
 
 // Name implements Sink.
-func (s *ServerSink) Name() string { return s.base.Redacted() }
+func (s *ServerSink) Name() string { return s.client.Name() }
 
 // OpenFindings implements Sink.
 func (s *ServerSink) OpenFindings(ctx context.Context, cluster string, fn func([]store.Finding) error) error {
@@ -116,7 +107,7 @@ func (s *ServerSink) OpenFindings(ctx context.Context, cluster string, fn func([
 			Findings []store.Finding `json:"findings"`
 			Next     string          `json:"next"`
 		}
-		if err := s.do(ctx, http.MethodGet, q, nil, &page); err != nil {
+		if err := s.client.Do(ctx, http.MethodGet, results.Path, q, nil, &page); err != nil {
 			return err
 		}
 		if err := fn(page.Findings); err != nil {
@@ -136,48 +127,10 @@ func (s *ServerSink) Write(ctx context.Context, batch results.Request) (results.
 		return results.Response{}, err
 	}
 	var out results.Response
-	err = s.do(ctx, http.MethodPost, nil, body, &out)
+	err = s.client.Do(ctx, http.MethodPost, results.Path, nil, body, &out)
 	var status *trail.StatusError
 	if errors.As(err, &status) && status.Rejected() {
 		return out, &RejectedError{Err: err}
 	}
 	return out, err
-}
-
-func (s *ServerSink) do(ctx context.Context, method string, query url.Values, body []byte, out any) error {
-	u := s.base.JoinPath(results.Path)
-	u.RawQuery = query.Encode()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+s.token)
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := s.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("read answer of %s %s: %w", method, u.Path, err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		var e trail.ErrorResponse
-		if json.Unmarshal(data, &e) != nil || e.Error == "" {
-			e.Error = strings.TrimSpace(string(data))
-		}
-		return &trail.StatusError{StatusCode: resp.StatusCode, Message: e.Error}
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("decode answer of %s %s: %w", method, u.Path, err)
-	}
-	return nil
 }

@@ -21,6 +21,9 @@ type Client struct {
 	http  *http.Client
 }
 
+// Name is the server's URL without credentials, for logs.
+func (c *Client) Name() string { return c.base.Redacted() }
+
 // NewClient returns a client for the server at serverURL (https://host:port),
 // authenticating with token. A nil httpClient means http.DefaultClient.
 func NewClient(serverURL, token string, httpClient *http.Client) (*Client, error) {
@@ -79,7 +82,7 @@ func (c *Client) Ingest(ctx context.Context, cluster string, events []json.RawMe
 	}
 	body = append(body, "]}"...)
 	var out IngestResponse
-	err = c.do(ctx, http.MethodPost, EventsPath, nil, body, &out)
+	err = c.Do(ctx, http.MethodPost, EventsPath, nil, body, &out)
 	return out, err
 }
 
@@ -100,14 +103,17 @@ func (c *Client) Verify(ctx context.Context, cluster string, r Range) (VerifyRes
 	}
 	var out VerifyResult
 	path := strings.Replace(VerifyPathPattern, "{cluster}", url.PathEscape(cluster), 1)
-	err := c.do(ctx, http.MethodGet, path, q, nil, &out)
+	err := c.Do(ctx, http.MethodGet, path, q, nil, &out)
 	return out, err
 }
 
 // maxResponse bounds what the client reads of an answer.
 const maxResponse = 8 << 20
 
-func (c *Client) do(ctx context.Context, method, path string, query url.Values, body []byte, out any) error {
+// Do calls the server's API at path with the client's token: body (nil for none)
+// is sent as JSON and a 2xx answer decoded into out; any other answer is a
+// *StatusError carrying the server's reason.
+func (c *Client) Do(ctx context.Context, method, path string, query url.Values, body []byte, out any) error {
 	u := c.base.JoinPath(path)
 	u.RawQuery = query.Encode()
 	var rd io.Reader
