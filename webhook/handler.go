@@ -49,11 +49,7 @@ type ImageLookup func(ctx context.Context, req input.Request, refs []string) map
 
 // UnscannedWithoutScanner describes images when no scanner is configured.
 func UnscannedWithoutScanner(_ context.Context, _ input.Request, refs []string) map[string]input.Image {
-	out := make(map[string]input.Image, len(refs))
-	for _, ref := range refs {
-		out[ref] = images.Describe(ref, "no scanner is configured for this cluster")
-	}
-	return out
+	return images.DescribeAll(refs, images.NoScannerReason)
 }
 
 // Options configure a Handler.
