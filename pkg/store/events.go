@@ -51,33 +51,39 @@ func (s *sqlStore) appendEvents(ctx context.Context, cluster string, events []Ev
 	}
 	var res AppendResult
 	err = s.db.write(ctx, func(q querier) error {
-		head, err := s.lockChainHead(ctx, q, cluster)
-		if err != nil {
-			return err
-		}
-		stored, err := s.storedEventIDs(ctx, q, cluster, evs)
-		if err != nil {
-			return err
-		}
-		added, newHead, dups, err := chainEvents(head, evs, stored, hash)
-		if err != nil {
-			return err
-		}
-		if len(added) > 0 {
-			if err := s.insertEvents(ctx, q, added); err != nil {
-				return err
-			}
-			if _, err := q.exec(ctx, "UPDATE chain_heads SET seq = ?, hash = ? WHERE cluster = ?", newHead.seq, newHead.hash, cluster); err != nil {
-				return fmt.Errorf("move chain head: %w", err)
-			}
-		}
-		res = AppendResult{Stored: len(added), Duplicates: dups, LastSeq: newHead.seq}
-		return nil
+		res, err = s.appendInTx(ctx, q, cluster, evs, hash)
+		return err
 	})
 	if err != nil {
 		return AppendResult{}, err
 	}
 	return res, nil
+}
+
+// appendInTx appends prepared events to a cluster's chain inside a write
+// transaction.
+func (s *sqlStore) appendInTx(ctx context.Context, q querier, cluster string, evs []Event, hash HashFunc) (AppendResult, error) {
+	head, err := s.lockChainHead(ctx, q, cluster)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	stored, err := s.storedEventIDs(ctx, q, cluster, evs)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	added, newHead, dups, err := chainEvents(head, evs, stored, hash)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if len(added) > 0 {
+		if err := s.insertEvents(ctx, q, added); err != nil {
+			return AppendResult{}, err
+		}
+		if _, err := q.exec(ctx, "UPDATE chain_heads SET seq = ?, hash = ? WHERE cluster = ?", newHead.seq, newHead.hash, cluster); err != nil {
+			return AppendResult{}, fmt.Errorf("move chain head: %w", err)
+		}
+	}
+	return AppendResult{Stored: len(added), Duplicates: dups, LastSeq: newHead.seq}, nil
 }
 
 // chainHead is the position and hash of a chain's last event; zero for an empty chain.

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -52,57 +51,20 @@ func newFindingID() string {
 // than its ForgetObject, is ignored and changes nothing: evaluations that
 // arrive out of order must not reopen what a newer one resolved.
 func (s *sqlStore) SyncFindings(ctx context.Context, res ObjectResult) (FindingChanges, error) {
-	changes, err := s.syncFindings(ctx, res)
+	out, err := s.recordAudit(ctx, AuditBatch{Cluster: res.Object.Cluster, Results: []ObjectResult{res}}, nil)
 	if err != nil {
 		return FindingChanges{}, fmt.Errorf("sync findings of object %s in cluster %s: %w", res.Object.UID, res.Object.Cluster, err)
 	}
-	return changes, nil
+	return out.Changes[0], nil
 }
 
-func (s *sqlStore) syncFindings(ctx context.Context, res ObjectResult) (FindingChanges, error) {
-	if res.Object.Cluster == "" || res.Object.UID == "" {
-		return FindingChanges{}, errors.New("the object has no cluster or no UID")
-	}
-	for i, v := range res.Violations {
-		if v.PolicyID == "" {
-			return FindingChanges{}, fmt.Errorf("violation %d has no policy ID", i)
-		}
-	}
-	at := normTime(res.EvaluatedAt)
-	violations := distinctViolations(res.Violations)
-	var changes FindingChanges
-	err := s.db.write(ctx, func(q querier) error {
-		obj, err := s.lockObject(ctx, q, res, at)
-		if err != nil {
-			return err
-		}
-		if obj.supersedes(at) {
-			return nil
-		}
-		open, err := s.openFindings(ctx, q, res.Object.Cluster, res.Object.UID)
-		if err != nil {
-			return err
-		}
-		plan := planSync(open, res.Object, violations, at, newFindingID)
-		if err := s.applySync(ctx, q, plan, at); err != nil {
-			return err
-		}
-		_, err = q.exec(ctx, `UPDATE objects SET api_version = ?, kind = ?, namespace = ?, name = ?,
-			evaluated_at = ?, policy_set_version = ?, violations = ?, deleted_at = NULL
-			WHERE cluster = ? AND uid = ?`,
-			res.Object.APIVersion, res.Object.Kind, res.Object.Namespace, res.Object.Name,
-			s.d.timeArg(at), res.PolicySetVersion, len(violations),
-			res.Object.Cluster, res.Object.UID)
-		if err != nil {
-			return fmt.Errorf("record evaluation: %w", err)
-		}
-		changes = FindingChanges{Opened: plan.opened, Resolved: plan.resolved}
-		return nil
-	})
+// RecordAudit records a batch of results and deletions in one transaction.
+func (s *sqlStore) RecordAudit(ctx context.Context, b AuditBatch, hash HashFunc) (AuditOutcome, error) {
+	out, err := s.recordAudit(ctx, b, hash)
 	if err != nil {
-		return FindingChanges{}, err
+		return AuditOutcome{}, fmt.Errorf("record audit batch of %d results and %d deletions in cluster %s: %w", len(b.Results), len(b.Deletions), b.Cluster, err)
 	}
-	return changes, nil
+	return out, nil
 }
 
 // objectState is what the store knows of an object's evaluations.
@@ -114,38 +76,6 @@ type objectState struct {
 // supersedes says whether what is recorded is newer than an evaluation at at.
 func (o objectState) supersedes(at time.Time) bool {
 	return at.Before(o.evaluatedAt) || (o.deletedAt != nil && !at.After(*o.deletedAt))
-}
-
-// lockObject reads an object's row and holds it until the transaction ends,
-// first recording the object if it is new. Syncs of one object queue here.
-func (s *sqlStore) lockObject(ctx context.Context, q querier, res ObjectResult, at time.Time) (objectState, error) {
-	o := res.Object
-	_, err := q.exec(ctx, `INSERT INTO objects (cluster, uid, api_version, kind, namespace, name, evaluated_at, policy_set_version, violations)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (cluster, uid) DO NOTHING`,
-		o.Cluster, o.UID, o.APIVersion, o.Kind, o.Namespace, o.Name, s.d.timeArg(at), res.PolicySetVersion)
-	if err != nil {
-		return objectState{}, fmt.Errorf("lock object: %w", err)
-	}
-	var st objectState
-	err = queryOne(ctx, q, []any{s.d.timeDest(&st.evaluatedAt), s.d.nullTimeDest(&st.deletedAt)},
-		"SELECT evaluated_at, deleted_at FROM objects WHERE cluster = ? AND uid = ?"+s.d.forUpdate, o.Cluster, o.UID)
-	if err != nil {
-		return objectState{}, fmt.Errorf("lock object: %w", err)
-	}
-	return st, nil
-}
-
-// openFindings returns an object's open findings.
-func (s *sqlStore) openFindings(ctx context.Context, q querier, cluster, uid string) ([]Finding, error) {
-	rs, err := q.query(ctx, findingSelect+" WHERE f.cluster = ? AND f.uid = ? AND f.resolved_at IS NULL ORDER BY f.first_seen, f.id", cluster, uid)
-	if err != nil {
-		return nil, fmt.Errorf("read open findings: %w", err)
-	}
-	fs, err := s.scanFindings(rs)
-	if err != nil {
-		return nil, fmt.Errorf("read open findings: %w", err)
-	}
-	return fs, nil
 }
 
 // distinctViolations drops repeats of a finding key, keeping the first.
@@ -200,74 +130,15 @@ func planSync(open []Finding, obj ObjectRef, violations []Violation, at time.Tim
 	return plan
 }
 
-// applySync writes a plan.
-func (s *sqlStore) applySync(ctx context.Context, q querier, plan syncPlan, at time.Time) error {
-	if len(plan.opened) > 0 {
-		rows := make([][]any, len(plan.opened))
-		for i, f := range plan.opened {
-			rows[i] = []any{
-				f.ID, f.Cluster, f.UID, f.APIVersion, f.Kind, f.Namespace, f.Name,
-				f.PolicyID, f.Severity, f.Enforcement, f.Message, f.Field,
-				s.d.timeArg(f.FirstSeen), s.d.timeArg(f.LastSeen), nil, findingKeyHash(f.Violation),
-			}
-		}
-		if err := q.insertMany(ctx, "findings", append(findingColumns[:len(findingColumns):len(findingColumns)], "key_hash"), rows); err != nil {
-			return fmt.Errorf("open findings: %w", err)
-		}
-	}
-	for _, f := range plan.refreshed {
-		_, err := q.exec(ctx, "UPDATE findings SET last_seen = ?, severity = ?, enforcement = ? WHERE id = ?",
-			s.d.timeArg(at), f.Severity, f.Enforcement, f.ID)
-		if err != nil {
-			return fmt.Errorf("refresh finding %s: %w", f.ID, err)
-		}
-	}
-	if len(plan.resolved) > 0 {
-		ids := make([]string, len(plan.resolved))
-		for i, f := range plan.resolved {
-			ids[i] = f.ID
-		}
-		cond, arg := s.d.inList("id", ids)
-		if _, err := q.exec(ctx, "UPDATE findings SET resolved_at = ? WHERE "+cond, s.d.timeArg(at), arg); err != nil {
-			return fmt.Errorf("resolve findings: %w", err)
-		}
-	}
-	return nil
-}
-
 // ForgetObject resolves all open findings of an object that no longer
 // exists and records when it went, so late evaluations of it are ignored.
 // An object with no open findings is no error: nothing changes.
 func (s *sqlStore) ForgetObject(ctx context.Context, cluster, uid string, at time.Time) (FindingChanges, error) {
-	at = normTime(at)
-	var changes FindingChanges
-	err := s.db.write(ctx, func(q querier) error {
-		var one int
-		err := queryOne(ctx, q, []any{&one}, "SELECT 1 FROM objects WHERE cluster = ? AND uid = ?"+s.d.forUpdate, cluster, uid)
-		if errors.Is(err, errNoRows) {
-			return nil // never evaluated, so no findings
-		}
-		if err != nil {
-			return fmt.Errorf("lock object: %w", err)
-		}
-		open, err := s.openFindings(ctx, q, cluster, uid)
-		if err != nil {
-			return err
-		}
-		plan := planSync(open, ObjectRef{}, nil, at, nil)
-		if err := s.applySync(ctx, q, plan, at); err != nil {
-			return err
-		}
-		if _, err := q.exec(ctx, "UPDATE objects SET deleted_at = ? WHERE cluster = ? AND uid = ?", s.d.timeArg(at), cluster, uid); err != nil {
-			return fmt.Errorf("record deletion: %w", err)
-		}
-		changes.Resolved = plan.resolved
-		return nil
-	})
+	out, err := s.recordAudit(ctx, AuditBatch{Cluster: cluster, Deletions: []ObjectDeletion{{UID: uid, DeletedAt: at}}}, nil)
 	if err != nil {
 		return FindingChanges{}, fmt.Errorf("forget object %s in cluster %s: %w", uid, cluster, err)
 	}
-	return changes, nil
+	return out.Changes[0], nil
 }
 
 // findingCursor is the key of a page's last finding.

@@ -43,6 +43,12 @@ type Store interface {
 	Findings(ctx context.Context, q FindingQuery) (FindingPage, error)
 	// ForgetObject resolves all open findings of an object that no longer exists.
 	ForgetObject(ctx context.Context, cluster, uid string, at time.Time) (FindingChanges, error)
+	// RecordAudit records a batch of one cluster's audit results and
+	// deletions in one transaction: each result as SyncFindings records it,
+	// then each deletion as ForgetObject does, then the trail events that
+	// batch.Events makes of what changed, appended to the cluster's chain as
+	// AppendEvents appends them. Either all of it is stored or none.
+	RecordAudit(ctx context.Context, batch AuditBatch, hash HashFunc) (AuditOutcome, error)
 
 	// PutScan stores the scan result of an image digest, replacing an older one.
 	PutScan(ctx context.Context, scan ScanRecord) error
@@ -187,6 +193,34 @@ type Finding struct {
 type FindingChanges struct {
 	Opened   []Finding
 	Resolved []Finding
+}
+
+// AuditBatch is what RecordAudit records: results and deletions of objects
+// of one cluster.
+type AuditBatch struct {
+	Cluster string
+	// Results are recorded in order; each Object.Cluster must be Cluster.
+	Results []ObjectResult
+	// Deletions are recorded after the results.
+	Deletions []ObjectDeletion
+	// Events, if set, makes the trail events of what one item changed: item
+	// i is Results[i], or Deletions[i-len(Results)] past the results. It is
+	// called once per item, in order, with the changes also returned in
+	// AuditOutcome.Changes.
+	Events func(item int, changes FindingChanges) []Event
+}
+
+// ObjectDeletion says that an object was gone at DeletedAt.
+type ObjectDeletion struct {
+	UID       string
+	DeletedAt time.Time
+}
+
+// AuditOutcome is what RecordAudit changed: the changes of each item of the
+// batch, results then deletions, and the append of their events.
+type AuditOutcome struct {
+	Changes []FindingChanges
+	Append  AppendResult
 }
 
 // FindingQuery selects findings. Empty fields match everything.

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/bailiff/bailiff/pkg/store"
@@ -171,110 +170,48 @@ func checkViolation(v store.Violation) error {
 	return nil
 }
 
-// Apply records a validated batch in st: each result with SyncFindings (a
-// few at a time), then each deletion with ForgetObject (results first, so a
-// batch that holds an object's last evaluation and its deletion ends with
-// the object forgotten; deletions only if every result was recorded).
-// What that opened and resolved is appended to the cluster's trail, one
-// "opened" and one "resolved" event per object at most, source audit.
-//
-// The store cannot sync findings and append events in one transaction, so
-// Apply appends the events of whatever it recorded even when a later item
-// fails: a retried batch finds those changes already made and would not
-// report them again.
+// Apply records a validated batch in st in one transaction (store.RecordAudit):
+// each result's findings, then each deletion (results first, so a batch that
+// holds an object's last evaluation and its deletion ends with the object
+// forgotten), and the trail events of what they opened and resolved, one
+// "opened" and one "resolved" event per object at most, source audit. Either
+// all of it is recorded or nothing is, so a failed batch can be sent again
+// as it was.
 func Apply(ctx context.Context, st store.Store, req Request) (Response, error) {
-	var resp Response
-	var events []store.Event
-	synced := syncAll(ctx, st, req)
-	var failed error
-	for i, s := range synced {
-		if s.err != nil {
-			failed = errors.Join(failed, s.err)
-			continue
-		}
-		r := req.Results[i]
+	batch := store.AuditBatch{
+		Cluster:   req.Cluster,
+		Results:   make([]store.ObjectResult, len(req.Results)),
+		Deletions: make([]store.ObjectDeletion, len(req.Deletions)),
+	}
+	for i, r := range req.Results {
 		ref := r.Object
 		ref.Cluster = req.Cluster
-		resp.Opened += len(s.changes.Opened)
-		resp.Resolved += len(s.changes.Resolved)
-		events = append(events, Events(req.Cluster, ref, r.EvaluatedAt, r.PolicySetVersion, s.changes, "")...)
+		batch.Results[i] = store.ObjectResult{Object: ref, EvaluatedAt: r.EvaluatedAt, PolicySetVersion: r.PolicySetVersion, Violations: r.Violations}
 	}
-	if failed == nil {
-		for _, d := range req.Deletions {
-			ref := d.Object
-			ref.Cluster = req.Cluster
-			changes, err := st.ForgetObject(ctx, req.Cluster, ref.UID, d.DeletedAt)
-			if err != nil {
-				failed = err
-				break
-			}
-			resp.Resolved += len(changes.Resolved)
-			events = append(events, Events(req.Cluster, ref, d.DeletedAt, "", changes, "deleted")...)
+	for i, d := range req.Deletions {
+		batch.Deletions[i] = store.ObjectDeletion{UID: d.Object.UID, DeletedAt: d.DeletedAt}
+	}
+	var resp Response
+	batch.Events = func(item int, changes store.FindingChanges) []store.Event {
+		resp.Opened += len(changes.Opened)
+		resp.Resolved += len(changes.Resolved)
+		if item < len(req.Results) {
+			r := batch.Results[item]
+			return Events(req.Cluster, r.Object, r.EvaluatedAt, r.PolicySetVersion, changes, "")
 		}
+		d := req.Deletions[item-len(req.Results)]
+		ref := d.Object
+		ref.Cluster = req.Cluster
+		return Events(req.Cluster, ref, d.DeletedAt, "", changes, "deleted")
 	}
-	if len(events) > 0 {
-		res, err := appendEvents(ctx, st, req.Cluster, events)
-		if err != nil {
-			return resp, errors.Join(failed, fmt.Errorf("append %d audit events to the trail of cluster %s: %w", len(events), req.Cluster, err))
-		}
-		resp.Events, resp.LastSeq = res.Stored+res.Duplicates, res.LastSeq
+	out, err := st.RecordAudit(ctx, batch, trail.Hash)
+	if err != nil {
+		return Response{}, err
 	}
-	return resp, failed
-}
-
-// syncConcurrency is how many objects Apply syncs at once: the store
-// serialises what must be (each object's row is locked; SQLite has one
-// writer), and PostgreSQL gains from the rest.
-const syncConcurrency = 4
-
-type syncOutcome struct {
-	changes store.FindingChanges
-	err     error
-}
-
-// syncAll syncs each result's findings, in parallel, and returns the
-// outcomes in the order of the results.
-func syncAll(ctx context.Context, st store.Store, req Request) []syncOutcome {
-	out := make([]syncOutcome, len(req.Results))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(syncConcurrency, len(req.Results)) {
-		wg.Go(func() {
-			for i := range next {
-				r := req.Results[i]
-				ref := r.Object
-				ref.Cluster = req.Cluster
-				out[i].changes, out[i].err = st.SyncFindings(ctx, store.ObjectResult{
-					Object: ref, EvaluatedAt: r.EvaluatedAt, PolicySetVersion: r.PolicySetVersion, Violations: r.Violations,
-				})
-			}
-		})
+	if out.Append.Stored+out.Append.Duplicates > 0 {
+		resp.Events, resp.LastSeq = out.Append.Stored+out.Append.Duplicates, out.Append.LastSeq
 	}
-	for i := range req.Results {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	return out
-}
-
-// appendEvents appends, trying again a few times: the findings are already
-// changed, and the events are the only record of it in the trail. The IDs
-// stay the same, so a retry of an append that did land stores nothing twice.
-func appendEvents(ctx context.Context, st store.Store, cluster string, events []store.Event) (store.AppendResult, error) {
-	wait := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		res, err := st.AppendEvents(ctx, cluster, events, trail.Hash)
-		if err == nil || attempt == 4 || ctx.Err() != nil {
-			return res, err
-		}
-		select {
-		case <-ctx.Done():
-			return res, err
-		case <-time.After(wait):
-		}
-		wait *= 4
-	}
+	return resp, nil
 }
 
 // eventDetails is what an audit event carries beyond its columns.
