@@ -38,7 +38,8 @@ type Decision struct {
 	Endpoint string    // validate or mutate
 
 	// The request.
-	UID         string // the AdmissionReview request's uid
+	RequestUID  string // the AdmissionReview request's uid
+	ObjectUID   string // the object's metadata.uid, empty while it is being created
 	User        string
 	Groups      []string
 	Operation   string
@@ -166,7 +167,7 @@ func (r *recorder) hand(ctx context.Context, d Decision) {
 	defer func() {
 		if p := recover(); p != nil {
 			r.metrics.auditDropped.WithLabelValues("panic").Inc()
-			r.logger.Error("panic recording an admission decision", "uid", d.UID, "panic", fmt.Sprint(p))
+			r.logger.Error("panic recording an admission decision", "uid", d.RequestUID, "panic", fmt.Sprint(p))
 		}
 	}()
 	r.auditor.Record(ctx, d)

@@ -229,7 +229,8 @@ func (h *Handler) auditDecision(endpoint string, req *admissionv1.AdmissionReque
 		Time:     time.Now(),
 		Endpoint: endpoint,
 
-		UID:         string(req.UID),
+		RequestUID:  string(req.UID),
+		ObjectUID:   objectUID(in),
 		User:        req.UserInfo.Username,
 		Groups:      req.UserInfo.Groups,
 		Operation:   string(req.Operation),
@@ -250,6 +251,20 @@ func (h *Handler) auditDecision(endpoint string, req *admissionv1.AdmissionReque
 		Err:                d.err,
 		FailurePolicy:      d.failurePolicy,
 	}
+}
+
+// objectUID is the metadata.uid of the request's object, or of the old object
+// when there is no new one (DELETE). An object being created has none yet when
+// /mutate sees it.
+func objectUID(in input.Request) string {
+	for _, obj := range []map[string]any{in.Object, in.OldObject} {
+		if meta, ok := obj["metadata"].(map[string]any); ok {
+			if uid, ok := meta["uid"].(string); ok && uid != "" {
+				return uid
+			}
+		}
+	}
+	return ""
 }
 
 // readReview decodes an AdmissionReview v1 with a request in it.

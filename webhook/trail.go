@@ -22,8 +22,8 @@ var _ EventEmitter = (*trail.Emitter)(nil)
 // TrailAuditor turns the webhook's decisions and reloads into audit-trail events:
 //
 //   - each answer of /validate and of /mutate is one "admission" event: the API server
-//     calls the two separately, each with its own request uid (the event's UID), and
-//     acts on each answer. Details.endpoint says which; a /mutate event carries the
+//     calls the two separately, each with its own request uid (Details.requestUID),
+//     and acts on each answer. Details.endpoint says which; a /mutate event carries the
 //     patch answered, a /validate event the violations found, whatever their
 //     enforcement. The decision is denied when the answer refused the request, warned
 //     when it allowed it with warnings from policies, allowed otherwise. Dry runs are
@@ -71,7 +71,7 @@ func (a *TrailAuditor) RecordReload(_ context.Context, r ReloadOutcome) {
 // DecisionEvents are the trail events of a decision: the admission event first, then
 // one per exemption used. Cluster is left for the emitter to set.
 func DecisionEvents(d Decision) []store.Event {
-	details := map[string]any{"endpoint": d.Endpoint}
+	details := map[string]any{"endpoint": d.Endpoint, "requestUID": d.RequestUID}
 	if d.SubResource != "" {
 		details["subResource"] = d.SubResource
 	}
@@ -117,6 +117,7 @@ func DecisionEvents(d Decision) []store.Event {
 		ex := u.exemption
 		details := map[string]any{
 			"endpoint":       d.Endpoint,
+			"requestUID":     d.RequestUID,
 			"admissionEvent": admission.ID,
 			"policy":         ex.Policy,
 			"owner":          ex.Owner,
@@ -149,7 +150,7 @@ func requestEvent(d Decision, source, decision string, details map[string]any) s
 		Kind:             d.Kind,
 		Namespace:        d.Namespace,
 		Name:             d.Name,
-		UID:              d.UID,
+		UID:              d.ObjectUID,
 		Decision:         decision,
 		DryRun:           d.DryRun,
 		PolicySetVersion: d.PolicySetVersion,

@@ -61,7 +61,8 @@ func reviewOf(r request) string {
 const configMap = `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x","namespace":"shop"},"data":{"a":"b"}}`
 
 // legacyRootPod breaks only BLF-PSS-017, which the demo configuration exempts in "legacy".
-var legacyRootPod = strings.Replace(strings.Replace(compliantPod, `"runAsNonRoot":true`, `"runAsNonRoot":false`, 1), `"namespace":"shop"`, `"namespace":"legacy"`, 1)
+// It carries a metadata.uid, as an object the API server already stored does.
+var legacyRootPod = strings.Replace(strings.Replace(compliantPod, `"runAsNonRoot":true`, `"runAsNonRoot":false`, 1), `"namespace":"shop"`, `"namespace":"legacy","uid":"obj-legacy"`, 1)
 
 // details decodes an event's Details.
 func details(t *testing.T, e store.Event) map[string]any {
@@ -192,7 +193,7 @@ func TestEveryAnswerIsRecordedInTheTrail(t *testing.T) {
 				if d["owner"] != "team-legacy" || d["expires"] != "2027-06-30" || !strings.Contains(d["reason"].(string), "root") || d["admissionEvent"] != admission.ID {
 					t.Errorf("exemption details = %s", used.Details)
 				}
-				if used.User != "alice" || used.Namespace != "legacy" || used.UID != "uid-1" || used.PolicySetVersion != admission.PolicySetVersion {
+				if used.User != "alice" || used.Namespace != "legacy" || used.UID != "obj-legacy" || d["requestUID"] != "uid-1" || used.PolicySetVersion != admission.PolicySetVersion {
 					t.Errorf("the exemption event must name the request: %+v", used)
 				}
 			}},
@@ -219,8 +220,17 @@ func TestEveryAnswerIsRecordedInTheTrail(t *testing.T) {
 			}
 			e := events[0]
 			if e.Source != "admission" || e.User != "alice" || !slices.Equal(e.Groups, []string{"dev", "system:authenticated"}) ||
-				e.UID != "uid-1" || e.Namespace != tt.request.namespace || e.Name != "x" || e.Time.IsZero() {
+				e.Namespace != tt.request.namespace || e.Name != "x" || e.Time.IsZero() || details(t, e)["requestUID"] != "uid-1" {
 				t.Errorf("the admission event must name the request: %+v", e)
+			}
+			var obj struct {
+				Metadata struct{ UID string } `json:"metadata"`
+			}
+			if err := json.Unmarshal([]byte(tt.request.object), &obj); err != nil {
+				t.Fatal(err)
+			}
+			if e.UID != obj.Metadata.UID {
+				t.Errorf("uid = %q, want the object's metadata.uid %q", e.UID, obj.Metadata.UID)
 			}
 			if e.PolicySetVersion != h.opts.Engine.Set().Version() {
 				t.Errorf("policySetVersion = %q, want %q", e.PolicySetVersion, h.opts.Engine.Set().Version())
