@@ -55,6 +55,20 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, st store.Sto
 	writeJSON(w, http.StatusOK, EventPage{Events: nonNil(page.Events), Next: page.Next})
 }
 
+// listClusters answers GET /api/v1/clusters.
+func (s *Server) listClusters(w http.ResponseWriter, r *http.Request, st store.Store, _ store.Credential) {
+	if _, err := parseParams(r.URL.Query()); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	clusters, err := st.Clusters(r.Context())
+	if err != nil {
+		s.queryError(w, r, "", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, trail.ClusterList{Clusters: nonNil(clusters)})
+}
+
 // listFindings answers GET /api/v1/findings.
 func (s *Server) listFindings(w http.ResponseWriter, r *http.Request, st store.Store, _ store.Credential) {
 	p, err := parseParams(r.URL.Query(), "cluster", "namespace", "kind", "policy", "severity", "state", "cursor", "limit")

@@ -141,6 +141,33 @@ func TestFindingPagesWalkEverythingOnce(t *testing.T) {
 	}
 }
 
+func TestClustersListsEveryClusterWithItsChainHead(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	for _, c := range []string{"staging", "prod"} {
+		if code, body := ts.ingest(t, "admin", trail.IngestRequest{Cluster: c, Events: events(c, c, 3)}); code != 200 {
+			t.Fatalf("%d %s", code, body)
+		}
+	}
+	code, body := ts.call(t, "GET", trail.ClustersPath, ts.tokens["auditor"], nil)
+	if code != http.StatusOK {
+		t.Fatalf("%d %s", code, body)
+	}
+	list := decode[trail.ClusterList](t, body)
+	var names []string
+	for _, c := range list.Clusters {
+		names = append(names, c.Name)
+		if c.Name != trail.ServerCluster && (c.Head == nil || c.Head.Seq != 3 || !strings.HasPrefix(c.Head.Hash, "sha256:")) {
+			t.Errorf("%s: head %+v, want seq 3", c.Name, c.Head)
+		}
+	}
+	if want := []string{"prod", "staging"}; !slices.Equal(slices.DeleteFunc(names, func(n string) bool { return n == trail.ServerCluster }), want) {
+		t.Errorf("clusters %v, want %v", names, want)
+	}
+	if code, body := ts.call(t, "GET", trail.ClustersPath+"?cluster=prod", ts.tokens["auditor"], nil); code != http.StatusBadRequest || !strings.Contains(string(body), "cluster") {
+		t.Errorf("an unknown parameter: %d %s", code, body)
+	}
+}
+
 func TestBadQueryParametersAreNamed(t *testing.T) {
 	ts := newTestServer(t, Options{})
 	tests := []struct{ path, reason string }{

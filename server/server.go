@@ -195,6 +195,7 @@ func (s *Server) Handler() http.Handler {
 	route("GET "+results.Path, s.authorized(mayIngest, s.openResults))
 	route("GET /api/v1/findings", s.authorized(mayRead, s.listFindings))
 	route("GET "+trail.VerifyPathPattern, s.authorized(mayRead, s.verify))
+	route("GET "+trail.ClustersPath, s.authorized(mayRead, s.listClusters))
 	route("POST /api/v1/credentials", s.authorized(mayAdminister, s.createCredential))
 	route("DELETE /api/v1/credentials/{name}", s.authorized(mayAdminister, s.deleteCredential))
 	route("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -348,6 +348,8 @@ func TestPermissionsByRole(t *testing.T) {
 		{"an auditor reads events", "auditor", "GET", trail.EventsPath, nil, 200, ""},
 		{"an auditor reads findings", "auditor", "GET", "/api/v1/findings", nil, 200, ""},
 		{"an auditor verifies", "auditor", "GET", "/api/v1/clusters/prod/verify", nil, 200, ""},
+		{"an auditor lists clusters", "auditor", "GET", trail.ClustersPath, nil, 200, ""},
+		{"a cluster may not list clusters", "prod", "GET", trail.ClustersPath, nil, 403, "-"},
 		{"an auditor may not write", "auditor", "POST", trail.EventsPath,
 			trail.IngestRequest{Cluster: "prod", Events: events("prod", "a", 1)}, 403, "-"},
 		{"an auditor may not create credentials", "auditor", "POST", "/api/v1/credentials",

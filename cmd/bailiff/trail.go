@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -41,19 +42,18 @@ func newTrailVerifyCommand() *cobra.Command {
 		Short: "Prove a range of a cluster's trail unbroken",
 		Long: `Verify recomputes the hash of every event of a cluster's trail in the range, checks that
 each links to the one before it and that no position is missing, and prints a one-line summary.
+Without --cluster it verifies the trail of every cluster, a line each.
 It reads the store directly (--store) or asks a server (--server, with an auditor's token).
 
 Exit codes: 0 the range is intact, 1 the trail is broken (the first broken event is named),
 2 verification could not run.`,
-		Example: `  bailiff trail verify --cluster prod-eu --store sqlite:///var/lib/bailiff/bailiff.db
+		Example: `  bailiff trail verify --store sqlite:///var/lib/bailiff/bailiff.db
+  bailiff trail verify --cluster prod-eu --store sqlite:///var/lib/bailiff/bailiff.db
   bailiff trail verify --cluster prod-eu --from 2025-01-01 --to 2025-04-01 \
       --server https://bailiff.example.com --token-file auditor.token --ca-file ca.crt`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			if cluster == "" {
-				return &exitError{code: exitUsage, err: errors.New("name the cluster whose trail to verify with --cluster")}
-			}
 			r := trail.Range{FromSeq: fromSeq, ToSeq: toSeq}
 			var err error
 			if r.From, err = optionalTime("from", from); err != nil {
@@ -62,10 +62,13 @@ Exit codes: 0 the range is intact, 1 the trail is broken (the first broken event
 			if r.To, err = optionalTime("to", to); err != nil {
 				return err
 			}
+			if cluster == "" && (fromSeq != 0 || toSeq != 0) {
+				return &exitError{code: exitUsage, err: errors.New("--from-seq and --to-seq are positions in one cluster's chain: name it with --cluster")}
+			}
 			if serverURL != "" && cmd.Flags().Changed("store") {
 				return &exitError{code: exitUsage, err: errors.New("verify through --store or --server, not both")}
 			}
-			var res trail.VerifyResult
+			var v trailVerifier
 			if serverURL != "" {
 				if tokenFile == "" {
 					return &exitError{code: exitUsage, err: errors.New("--server needs --token-file with an auditor's token")}
@@ -82,9 +85,7 @@ Exit codes: 0 the range is intact, 1 the trail is broken (the first broken event
 				if err != nil {
 					return &exitError{code: exitUsage, err: err}
 				}
-				if res, err = client.Verify(ctx, cluster, r); err != nil {
-					return err
-				}
+				v = trailVerifier{verify: client.Verify, clusters: client.Clusters}
 			} else {
 				if err := sqliteFileExists(storeDSN); err != nil {
 					return &exitError{code: exitUsage, err: err}
@@ -94,19 +95,38 @@ Exit codes: 0 the range is intact, 1 the trail is broken (the first broken event
 					return err
 				}
 				defer st.Close()
-				if res, err = trail.Verify(ctx, st, cluster, r); err != nil {
-					return err
+				v = trailVerifier{
+					verify:   func(ctx context.Context, cluster string, r trail.Range) (trail.VerifyResult, error) { return trail.Verify(ctx, st, cluster, r) },
+					clusters: st.Clusters,
 				}
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), res.String())
-			if !res.OK {
+			clusters := []string{cluster}
+			if cluster == "" {
+				if clusters, err = v.clustersWithTrail(ctx); err != nil {
+					return err
+				}
+				if len(clusters) == 0 {
+					fmt.Fprintln(cmd.OutOrStdout(), "no cluster has a trail yet")
+					return nil
+				}
+			}
+			broken := false
+			for _, c := range clusters {
+				res, err := v.verify(ctx, c, r)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), res.String())
+				broken = broken || !res.OK
+			}
+			if broken {
 				return &exitError{code: exitDenied}
 			}
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cluster, "cluster", "", "the cluster whose trail to verify (required)")
+	f.StringVar(&cluster, "cluster", "", "the cluster whose trail to verify (default: every cluster with a trail)")
 	f.StringVar(&from, "from", "", "verify from this time on (RFC 3339 or a date, inclusive)")
 	f.StringVar(&to, "to", "", "verify up to this time (RFC 3339 or a date, exclusive)")
 	f.Int64Var(&fromSeq, "from-seq", 0, "verify from this chain position on (inclusive)")
@@ -115,8 +135,28 @@ Exit codes: 0 the range is intact, 1 the trail is broken (the first broken event
 	f.StringVar(&serverURL, "server", "", "ask this Bailiff server instead of reading the store, e.g. https://bailiff.example.com")
 	f.StringVar(&tokenFile, "token-file", "", "file holding an auditor's or admin's token, for --server")
 	f.StringVar(&caFile, "ca-file", "", "PEM file of the CA that signed the server's certificate, if not a public one")
-	cmd.MarkFlagRequired("cluster")
 	return cmd
+}
+
+// trailVerifier verifies trails through a store or a server.
+type trailVerifier struct {
+	verify   func(ctx context.Context, cluster string, r trail.Range) (trail.VerifyResult, error)
+	clusters func(ctx context.Context) ([]store.ClusterInfo, error)
+}
+
+// clustersWithTrail names the clusters that have at least one event.
+func (v trailVerifier) clustersWithTrail(ctx context.Context) ([]string, error) {
+	all, err := v.clusters(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, c := range all {
+		if c.Head != nil {
+			names = append(names, c.Name)
+		}
+	}
+	return names, nil
 }
 
 // optionalTime parses a time flag; empty is the zero time, an open end.

@@ -81,7 +81,7 @@ func TestTrailVerifyAgainstTheStore(t *testing.T) {
 		{"an altered event exits 1 naming it", []string{"--store", altered}, 1, "BROKEN at seq 7 (event ev-7): hash mismatch: stored sha256:", ""},
 		{"a deleted event exits 1 naming the gap", []string{"--store", gap}, 1, "BROKEN at seq 13 (event ev-13): sequence gap: 11 followed by 13", ""},
 		{"damage outside the range is not in it", []string{"--store", altered, "--from-seq", "8"}, 0, "intact, 23 events", ""},
-		{"a cluster is required", []string{"--store", dsn, "--cluster", ""}, 2, "", "cluster"},
+		{"a seq range needs a cluster", []string{"--store", dsn, "--cluster", "", "--from-seq", "3"}, 2, "", "--cluster"},
 		{"a bad time is a usage error", []string{"--store", dsn, "--from", "last week"}, 2, "", "--from:"},
 		{"a store that does not exist is not created", []string{"--store", "sqlite://" + filepath.ToSlash(filepath.Join(t.TempDir(), "none.db"))}, 2, "", "no store at"},
 		{"store and server exclude each other", []string{"--store", dsn, "--server", "https://x"}, 2, "", "not both"},
@@ -97,6 +97,47 @@ func TestTrailVerifyAgainstTheStore(t *testing.T) {
 				t.Fatalf("the summary is not one line: %q", stdout)
 			}
 		})
+	}
+}
+
+func TestTrailVerifyOfEveryCluster(t *testing.T) {
+	dsn, path := trailStore(t, 30)
+	st, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []store.Event
+	for i := 1; i <= 5; i++ {
+		evs = append(evs, store.Event{ID: fmt.Sprintf("st-%d", i), Cluster: "stage", Time: t0.Add(time.Duration(i) * time.Minute),
+			Source: trail.SourceAdmission, Kind: "Pod", Namespace: "shop", Name: fmt.Sprintf("p%d", i), Decision: "allowed"})
+	}
+	if _, err := st.AppendEvents(context.Background(), "stage", evs, trail.Hash); err != nil {
+		t.Fatal(err)
+	}
+	// A cluster with audited objects and no events has no trail to verify.
+	if _, err := st.SyncFindings(context.Background(), store.ObjectResult{Object: store.ObjectRef{Cluster: "quiet", UID: "u1", Kind: "Pod", Name: "p"}, EvaluatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	code, stdout, stderr := runCLI(t, "", "trail", "verify", "--store", dsn)
+	if code != 0 || !strings.Contains(stdout, "cluster prod: intact, 30 events") || !strings.Contains(stdout, "cluster stage: intact, 5 events") || strings.Count(stdout, "\n") != 2 {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want a line for prod and for stage", code, stdout, stderr)
+	}
+	tamper(t, path, "UPDATE events SET decision = 'denied' WHERE cluster = 'stage' AND seq = 3")
+	code, stdout, _ = runCLI(t, "", "trail", "verify", "--store", dsn)
+	if code != 1 || !strings.Contains(stdout, "cluster prod: intact") || !strings.Contains(stdout, "BROKEN at seq 3 (event st-3)") {
+		t.Fatalf("one broken cluster: exit %d, stdout %q", code, stdout)
+	}
+
+	empty := "sqlite://" + filepath.ToSlash(filepath.Join(t.TempDir(), "empty.db"))
+	st, err = store.Open(context.Background(), empty)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if code, stdout, _ := runCLI(t, "", "trail", "verify", "--store", empty); code != 0 || !strings.Contains(stdout, "no cluster has a trail yet") {
+		t.Fatalf("an empty store: exit %d, stdout %q", code, stdout)
 	}
 }
 
@@ -131,6 +172,9 @@ func TestTrailVerifyThroughTheServer(t *testing.T) {
 	}
 	if code, _, stderr := verify(); code != 2 || !strings.Contains(stderr, "--token-file") {
 		t.Fatalf("no token: exit %d, %q", code, stderr)
+	}
+	if code, stdout, stderr := runCLI(t, "", "trail", "verify", "--server", ts.URL, "--ca-file", ca, "--token-file", auditor); code != 0 || !strings.Contains(stdout, "cluster prod: intact, 25 events") {
+		t.Fatalf("every cluster through the server: exit %d, %q, %q", code, stdout, stderr)
 	}
 	tamper(t, path, "UPDATE events SET prev_hash = 'sha256:00' WHERE seq = 20")
 	if code, stdout, _ := verify("--token-file", auditor); code != 1 || !strings.Contains(stdout, "BROKEN at seq 20 (event ev-20): prev_hash does not match event 19's hash") {

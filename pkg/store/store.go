@@ -32,6 +32,8 @@ type Store interface {
 	Events(ctx context.Context, q EventQuery) (EventPage, error)
 	// ChainHead returns the last event of a cluster's chain (ErrNotFound if it has none).
 	ChainHead(ctx context.Context, cluster string) (Event, error)
+	// Clusters lists every cluster the store holds events or objects of, by name.
+	Clusters(ctx context.Context) ([]ClusterInfo, error)
 
 	// SyncFindings records the result of evaluating one object: violations
 	// not open before are opened, open ones no longer reported are resolved,
@@ -193,6 +195,17 @@ type Finding struct {
 type FindingChanges struct {
 	Opened   []Finding
 	Resolved []Finding
+}
+
+// ClusterInfo is what the store holds of one cluster.
+type ClusterInfo struct {
+	Name string `json:"name"`
+	// Head is the last event of the cluster's chain; nil when it has none.
+	Head *ChainPosition `json:"head,omitempty"`
+	// Objects counts the objects audited and not deleted.
+	Objects int64 `json:"objects"`
+	// OpenFindings counts the findings not resolved.
+	OpenFindings int64 `json:"openFindings"`
 }
 
 // AuditBatch is what RecordAudit records: results and deletions of objects

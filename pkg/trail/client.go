@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bailiff/bailiff/pkg/store"
 )
 
 // Client speaks the central server's API for a cluster (ingest) and for
@@ -105,6 +107,15 @@ func (c *Client) Verify(ctx context.Context, cluster string, r Range) (VerifyRes
 	path := strings.Replace(VerifyPathPattern, "{cluster}", url.PathEscape(cluster), 1)
 	err := c.Do(ctx, http.MethodGet, path, q, nil, &out)
 	return out, err
+}
+
+// Clusters lists the clusters the server holds, by name.
+func (c *Client) Clusters(ctx context.Context) ([]store.ClusterInfo, error) {
+	var out ClusterList
+	if err := c.Do(ctx, http.MethodGet, ClustersPath, nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Clusters, nil
 }
 
 // maxResponse bounds what the client reads of an answer.

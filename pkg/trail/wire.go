@@ -22,6 +22,8 @@ const (
 	EventsPath = "/api/v1/events"
 	// VerifyPathPattern is the verification endpoint, {cluster} being the cluster's name.
 	VerifyPathPattern = "/api/v1/clusters/{cluster}/verify"
+	// ClustersPath lists the clusters the server holds: GET answers ClusterList.
+	ClustersPath = "/api/v1/clusters"
 )
 
 // IngestRequest is a batch of one cluster's events.
@@ -153,4 +155,9 @@ func ParseTime(s string) (time.Time, error) {
 		return t, nil
 	}
 	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time (2025-06-01T08:00:00Z) nor a date (2025-06-01)", s)
+}
+
+// ClusterList is the answer of GET ClustersPath.
+type ClusterList struct {
+	Clusters []store.ClusterInfo `json:"clusters"`
 }
