@@ -97,6 +97,10 @@ func openDiskQueue(dir string, budget, segmentBytes int64, logger *slog.Logger) 
 	if err != nil {
 		return nil, fmt.Errorf("open queue ack file: %w", err)
 	}
+	if err := lockQueueFile(ackFile); err != nil {
+		ackFile.Close()
+		return nil, err
+	}
 	q.ackFile = ackFile
 	acked := q.readAck()
 	q.ack = acked

@@ -299,3 +299,16 @@ func TestDiskQueueNumbersNewSegmentsAfterTheAcknowledgedOne(t *testing.T) {
 		t.Fatalf("got %v: records written after the cleanup were taken as delivered", got)
 	}
 }
+
+func TestDiskQueueRefusesASecondWriterOfItsDirectory(t *testing.T) {
+	dir := t.TempDir()
+	q := openQueue(t, dir, 1<<20, 1<<16, nil)
+	if _, err := openDiskQueue(dir, 1<<20, 1<<16, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "in use by another process") {
+		t.Fatalf("a second queue on the directory: %v", err)
+	}
+	// Once the first is closed, the directory can be opened again.
+	if err := q.close(); err != nil {
+		t.Fatal(err)
+	}
+	openQueue(t, dir, 1<<20, 1<<16, nil)
+}
