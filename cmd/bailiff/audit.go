@@ -131,7 +131,9 @@ and status. GOGC defaults to 50 here (set GOGC or GOMEMLIMIT to choose otherwise
 				return err
 			}
 			imageFacts := audit.NoScanner
+			var scanDB audit.ScanDatabase
 			if scans != nil {
+				scanDB = scans
 				imageFacts = audit.ImageFacts(webhook.ImageFacts(webhook.ImageFactsOptions{
 					Resolver: images.NewResolver(images.ResolverOptions{}),
 					Scans:    scans,
@@ -148,6 +150,8 @@ and status. GOGC defaults to 50 here (set GOGC or GOMEMLIMIT to choose otherwise
 				RefreshAfter:     refreshAfter,
 				ExemptNamespaces: exemptNamespaces,
 				Images:           imageFacts,
+				ScanDB:           scanDB,
+				ScanDBInterval:   scanner.dbInterval,
 				Reports:          audit.ReportOptions{Disabled: noReports, MaxResults: reportMaxResults},
 				Once:             once,
 				Metrics:          metrics,

@@ -18,6 +18,7 @@ import (
 type scannerFlags struct {
 	url, tokenFile, caFile string
 	budget                 time.Duration
+	dbInterval             time.Duration
 }
 
 func (s *scannerFlags) register(cmd *cobra.Command) {
@@ -26,6 +27,7 @@ func (s *scannerFlags) register(cmd *cobra.Command) {
 	f.StringVar(&s.tokenFile, "scanner-token-file", "/etc/bailiff/scanner-token/token", "file holding the scanner's API token")
 	f.StringVar(&s.caFile, "scanner-ca-file", "", "CA bundle that signed the scanner's certificate (default: the system's)")
 	f.DurationVar(&s.budget, "image-budget", time.Second, "time allowed per request for digest resolution and scan lookups together")
+	f.DurationVar(&s.dbInterval, "scanner-db-interval", time.Minute, "how often to ask the scanner which vulnerability database it uses: after an update, results made with the older one are asked for again")
 }
 
 // client returns nil when no scanner is configured.

@@ -96,7 +96,9 @@ Exit codes: 0 the range is intact, 1 the trail is broken (the first broken event
 				}
 				defer st.Close()
 				v = trailVerifier{
-					verify:   func(ctx context.Context, cluster string, r trail.Range) (trail.VerifyResult, error) { return trail.Verify(ctx, st, cluster, r) },
+					verify: func(ctx context.Context, cluster string, r trail.Range) (trail.VerifyResult, error) {
+						return trail.Verify(ctx, st, cluster, r)
+					},
 					clusters: st.Clusters,
 				}
 			}

@@ -151,6 +151,14 @@ then delivered to the Bailiff server. Recording never delays or fails admission.
 			}
 			g.Go(func() error { return reloader.Watch(ctx) })
 			g.Go(func() error { return server.Run(ctx) })
+			if scans != nil {
+				g.Go(func() error {
+					scans.FollowDB(ctx, scanner.dbInterval, func(err error) {
+						logger.Warn("cannot ask the scanner which vulnerability database it uses", "error", err)
+					})
+					return nil
+				})
+			}
 			if err := g.Wait(); err != nil && ctx.Err() == nil {
 				return err
 			}

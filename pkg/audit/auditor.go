@@ -75,7 +75,18 @@ type Options struct {
 	// ExemptNamespaces are not evaluated, as at admission.
 	ExemptNamespaces []string
 	// Images fills input.context.images; default NoScanner.
-	Images  ImageFacts
+	Images ImageFacts
+	// ScanDB, when set, is followed every ScanDBInterval (default 1m): an
+	// updated vulnerability database, or a scanner usable again after it was
+	// not, starts a sweep.
+	ScanDB         ScanDatabase
+	ScanDBInterval time.Duration
+	// RecheckMin and RecheckMax bound the wait before an object whose image
+	// facts were provisional (a scan pending, a result from an older
+	// database) is evaluated again: it doubles from RecheckMin (default 5s)
+	// up to RecheckMax (default 5m) while they stay provisional.
+	RecheckMin, RecheckMax time.Duration
+
 	Reports ReportOptions
 	// Once runs one full sweep, publishes the reports and returns.
 	Once bool
@@ -119,6 +130,15 @@ func (o *Options) defaults() {
 	if o.VersionCheck <= 0 {
 		o.VersionCheck = 5 * time.Second
 	}
+	if o.ScanDBInterval <= 0 {
+		o.ScanDBInterval = time.Minute
+	}
+	if o.RecheckMin <= 0 {
+		o.RecheckMin = 5 * time.Second
+	}
+	if o.RecheckMax < o.RecheckMin {
+		o.RecheckMax = max(5*time.Minute, o.RecheckMin)
+	}
 	if o.Reports.Name == "" {
 		o.Reports.Name = "bailiff-audit"
 	}
@@ -152,6 +172,7 @@ type Auditor struct {
 	cache     cache.Cache
 	discovery discovery.DiscoveryInterface
 	queue     workqueue.TypedRateLimitingInterface[objectKey]
+	recheck   workqueue.TypedRateLimiter[objectKey] // waits of objects with provisional image facts
 	metrics   *Metrics
 	log       *slog.Logger
 	sink      *sinkPipe
@@ -166,9 +187,10 @@ type Auditor struct {
 	sweep       *sweepState
 	applicable  applicableCache
 
-	epoch          atomic.Int64 // moves when namespaces or storage classes change
+	epoch          atomic.Int64 // moves when namespaces, storage classes or the scanner's database change
 	storageClasses atomic.Pointer[map[string]map[string]any]
 	sweeps         atomic.Int64
+	scanDBTime     atomic.Int64 // UpdatedAt of the scanner's database, Unix nanoseconds; 0 if unknown
 
 	done chan struct{}
 	err  error
@@ -213,6 +235,7 @@ func newAuditor(c cache.Cache, cl client.Client, opts Options) (*Auditor, error)
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[objectKey](time.Second, 5*time.Minute),
 			workqueue.TypedRateLimitingQueueConfig[objectKey]{Name: "bailiff_audit"}),
+		recheck:     workqueue.NewTypedItemExponentialFailureRateLimiter[objectKey](opts.RecheckMin, opts.RecheckMax),
 		targets:     map[schema.GroupVersionKind]Target{},
 		handlers:    map[schema.GroupVersionKind]toolscache.ResourceEventHandlerRegistration{},
 		states:      map[objectKey]*objectState{},
@@ -275,6 +298,10 @@ func (a *Auditor) run(ctx context.Context) error {
 	if !a.opts.Reports.Disabled && !a.opts.Once {
 		wg.Go(func() { a.reports.run(ctx) })
 	}
+	scanDBSweeps := make(chan string, 1)
+	if a.opts.ScanDB != nil && !a.opts.Once {
+		wg.Go(func() { a.followScanDB(ctx, scanDBSweeps) })
+	}
 	if err := a.runSweep(ctx, "start"); err != nil {
 		return err
 	}
@@ -295,6 +322,10 @@ func (a *Auditor) run(ctx context.Context) error {
 			return ctx.Err()
 		case <-sweeps.C:
 			if err := a.runSweep(ctx, "interval"); err != nil {
+				return err
+			}
+		case reason := <-scanDBSweeps:
+			if err := a.runSweep(ctx, reason); err != nil {
 				return err
 			}
 		case <-checks.C:
@@ -696,7 +727,13 @@ func (a *Auditor) process(ctx context.Context, k objectKey, at time.Time) error 
 		a.metrics.evaluated.WithLabelValues(kind, "skipped").Inc()
 		return a.forget(k, at)
 	}
-	res, err := a.evaluate(ctx, obj)
+	res, provisional, err := a.evaluate(ctx, obj)
+	if provisional {
+		a.metrics.rechecks.Inc()
+		a.queue.AddAfter(k, a.recheck.When(k))
+	} else {
+		a.recheck.Forget(k)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return err
@@ -862,7 +899,10 @@ func (a *Auditor) get(ctx context.Context, gvk schema.GroupVersionKind, namespac
 
 // evaluate runs the validating policies on obj as it is: the cluster holds
 // what admission already mutated, and what runs is what is judged.
-func (a *Auditor) evaluate(ctx context.Context, obj *unstructured.Unstructured) (*policy.Result, error) {
+//
+// Provisional says the object's image facts will change on their own (see
+// Auditor.provisional), so it should be evaluated again soon.
+func (a *Auditor) evaluate(ctx context.Context, obj *unstructured.Unstructured) (res *policy.Result, provisional bool, err error) {
 	set := a.opts.Engine.Set()
 	req := input.ForObject(obj.Object)
 	cluster := set.Config().Cluster
@@ -874,7 +914,7 @@ func (a *Auditor) evaluate(ctx context.Context, obj *unstructured.Unstructured) 
 	if req.Namespace != "" {
 		ns, err := a.get(ctx, namespaceGVK, "", req.Namespace)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if ns != nil {
 			ictx.Namespace = &input.Namespace{Name: ns.GetName(), Labels: ns.GetLabels(), Annotations: ns.GetAnnotations()}
@@ -882,12 +922,14 @@ func (a *Auditor) evaluate(ctx context.Context, obj *unstructured.Unstructured) 
 	}
 	if refs := input.ContainerImages(req.Object, req.Kind.Kind); len(refs) > 0 {
 		ictx.Images = a.opts.Images(ctx, req, refs)
+		provisional = a.provisional(ictx.Images)
 	}
 	in, err := input.New(req, ictx)
 	if err != nil {
-		return nil, fmt.Errorf("build policy input: %w", err)
+		return nil, false, fmt.Errorf("build policy input: %w", err)
 	}
-	return a.opts.Engine.Evaluate(ctx, in)
+	res, err = a.opts.Engine.Evaluate(ctx, in)
+	return res, provisional, err
 }
 
 // ownerMemo is a controller's violation keys, valid while its spec, the
@@ -923,7 +965,7 @@ func (a *Auditor) ownerKeysOf(ctx context.Context, owner *unstructured.Unstructu
 	if ok && m.version == objectVersion(owner) && m.setVersion == a.opts.Engine.Set().Version() && m.epoch == a.epoch.Load() {
 		return m.keys, nil
 	}
-	res, err := a.evaluate(ctx, owner)
+	res, _, err := a.evaluate(ctx, owner) // provisional facts: the owner is rechecked on its own
 	if err != nil {
 		return nil, fmt.Errorf("evaluate the controller %s/%s: %w", owner.GetKind(), owner.GetName(), err)
 	}

@@ -13,6 +13,8 @@ type Metrics struct {
 	violations    *prometheus.GaugeVec
 	sinkWrites    *prometheus.CounterVec
 	reportWrites  *prometheus.CounterVec
+	rechecks      prometheus.Counter
+	scanDBUpdated prometheus.Gauge
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: none).
@@ -47,9 +49,17 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "bailiff_audit_policyreport_writes_total",
 			Help: "PolicyReport and ClusterPolicyReport writes, by outcome (applied, deleted, error).",
 		}, []string{"outcome"}),
+		rechecks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bailiff_audit_rechecks_total",
+			Help: "Objects queued to be evaluated again because their image facts were provisional (a scan pending, a result from an older vulnerability database).",
+		}),
+		scanDBUpdated: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bailiff_audit_scanner_db_updated_timestamp_seconds",
+			Help: "When the scanner's vulnerability database was published, as the auditor last saw it, as a Unix time.",
+		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.evaluated, m.sweepDuration, m.lastSweep, m.objects, m.violations, m.sinkWrites, m.reportWrites} {
+		for _, c := range []prometheus.Collector{m.evaluated, m.sweepDuration, m.lastSweep, m.objects, m.violations, m.sinkWrites, m.reportWrites, m.rechecks, m.scanDBUpdated} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

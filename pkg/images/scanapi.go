@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
@@ -115,6 +116,10 @@ type ScanClientOptions struct {
 type ScanClient struct {
 	opts  ScanClientOptions
 	cache *expirable.LRU[string, ScanResult]
+	// db is the UpdatedAt of the newest scanner database ObserveDB was told
+	// of, in Unix nanoseconds; remembered results made with an older one are
+	// asked for again.
+	db atomic.Int64
 }
 
 // NewScanClient returns a client with defaults filled in.
@@ -138,9 +143,68 @@ func NewScanClient(opts ScanClientOptions) (*ScanClient, error) {
 	return &ScanClient{opts: opts, cache: expirable.NewLRU[string, ScanResult](opts.MaxEntries, nil, opts.CacheTTL)}, nil
 }
 
-// Cached returns a finished scan of digest remembered from an earlier lookup.
+// Cached returns a finished scan of digest remembered from an earlier lookup,
+// unless it was made with a database older than the one ObserveDB last saw.
 func (c *ScanClient) Cached(digest string) (ScanResult, bool) {
-	return c.cache.Get(digest)
+	r, ok := c.cache.Get(digest)
+	if !ok || c.Outdated(r) {
+		return ScanResult{}, false
+	}
+	return r, true
+}
+
+// ObserveDB tells the client which database the scanner uses now (from DB).
+// Remembered results made with an older database stop being reused, and the
+// scanner is asked again (it rescans them). It reports whether status is
+// newer than the database observed before, if any.
+func (c *ScanClient) ObserveDB(status DBStatus) (newer bool) {
+	t := status.UpdatedAt.UnixNano()
+	if status.UpdatedAt.IsZero() {
+		return false
+	}
+	for {
+		old := c.db.Load()
+		if t <= old {
+			return false
+		}
+		if c.db.CompareAndSwap(old, t) {
+			return old != 0
+		}
+	}
+}
+
+// FollowDB asks the scanner for its database every interval until ctx ends
+// and observes it, so that results made with an older database are not
+// reused for up to CacheTTL after an update. A failed call is passed to
+// onError and tried again at the next tick.
+func (c *ScanClient) FollowDB(ctx context.Context, interval time.Duration, onError func(error)) {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		askCtx, cancel := context.WithTimeout(ctx, interval)
+		status, err := c.DB(askCtx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			onError(err)
+		default:
+			c.ObserveDB(status)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+// Outdated reports whether r was made with a database older than the one
+// ObserveDB last saw: a scanner answers such a result while it rescans.
+func (c *ScanClient) Outdated(r ScanResult) bool {
+	db := c.db.Load()
+	return db != 0 && r.Scanned() && r.Summary.DBUpdatedAt.UnixNano() < db
 }
 
 // Lookup returns a result for each request, in order: from the cache when a
@@ -153,7 +217,7 @@ func (c *ScanClient) Lookup(ctx context.Context, reqs []ScanRequest) ([]ScanResu
 	var ask []ScanRequest
 	var at []int
 	for i, req := range reqs {
-		if r, ok := c.cache.Get(req.Digest); ok {
+		if r, ok := c.Cached(req.Digest); ok {
 			out[i] = r
 			continue
 		}

@@ -213,3 +213,76 @@ func (f *failingScanner) Scan(context.Context, ScanRequest) (Summary, error) {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+func TestScanClientAsksAgainOnceTheDatabaseIsNewer(t *testing.T) {
+	older := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	newer := older.Add(24 * time.Hour)
+	var calls atomic.Int64
+	scanner := httptest.NewServer(requireToken("t", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		var body scanLookupBody
+		if err := decodeJSON(mustRead(t, r), &body); err != nil {
+			t.Error(err)
+		}
+		var answer scanLookupAnswer
+		for _, req := range body.Requests {
+			answer.Results = append(answer.Results, ScanResult{Digest: req.Digest, Status: ScanDone,
+				Summary: &Summary{DBUpdatedAt: older, ScannedAt: older}})
+		}
+		writeAPI(w, http.StatusOK, answer)
+	})))
+	defer scanner.Close()
+	client, err := NewScanClient(ScanClientOptions{URL: scanner.URL, Token: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := benchRequests(2)
+	lookup := func() []ScanResult {
+		t.Helper()
+		got, err := client.Lookup(context.Background(), reqs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	lookup()
+	lookup()
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("%d calls for two lookups of remembered scans, want 1", n)
+	}
+	if client.ObserveDB(DBStatus{Usable: true, UpdatedAt: older}) {
+		t.Error("the first database observed is not an update")
+	}
+	if client.ObserveDB(DBStatus{Usable: true, UpdatedAt: older}) {
+		t.Error("the same database again is not an update")
+	}
+	lookup()
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("the database the results were made with: %d calls, want still 1", n)
+	}
+	if !client.ObserveDB(DBStatus{Usable: true, UpdatedAt: newer}) {
+		t.Error("a newer database is an update")
+	}
+	got := lookup()
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("after a database update: %d calls, want 2", n)
+	}
+	if !client.Outdated(got[0]) {
+		t.Error("a result made with the older database is outdated")
+	}
+	if _, ok := client.Cached(reqs[0].Digest); ok {
+		t.Error("an outdated result is not reused")
+	}
+	if client.ObserveDB(DBStatus{Usable: true, UpdatedAt: older}) {
+		t.Error("an older database is not an update")
+	}
+}
+
+func mustRead(t *testing.T, r *http.Request) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if _, err := b.ReadFrom(r.Body); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}

@@ -111,7 +111,7 @@ func testRecordAudit(t *testing.T, open func(*testing.T) store.Store) {
 			"a violation without a policy": {Cluster: "east", Results: []store.ObjectResult{
 				{Object: web, EvaluatedAt: at(1), Violations: []store.Violation{{Message: "who says so?"}}},
 			}},
-			"no cluster": {Results: []store.ObjectResult{{Object: web, EvaluatedAt: at(1)}}},
+			"no cluster":               {Results: []store.ObjectResult{{Object: web, EvaluatedAt: at(1)}}},
 			"a deletion without a UID": {Cluster: "east", Deletions: []store.ObjectDeletion{{DeletedAt: at(1)}}},
 		} {
 			t.Run(name, func(t *testing.T) {
