@@ -29,28 +29,29 @@ import (
 
 func newAuditCommand() *cobra.Command {
 	var (
-		pf               policyFlags
-		kubeconfig       string
-		interval         time.Duration
-		debounce         time.Duration
-		leaderElect      bool
-		leaderNamespace  string
-		storeDSN         string
-		serverURL        string
-		tokenFile        string
-		serverCAFile     string
-		cluster          string
-		reportMaxResults int
-		noReports        bool
-		metricsAddr      string
-		healthAddr       string
-		pprofAddr        string
-		logFormat        string
-		exemptNamespaces []string
-		workers          int
-		refreshAfter     time.Duration
-		once             bool
-		scanner          scannerFlags
+		pf                 policyFlags
+		kubeconfig         string
+		interval           time.Duration
+		insecureRegistries []string
+		debounce           time.Duration
+		leaderElect        bool
+		leaderNamespace    string
+		storeDSN           string
+		serverURL          string
+		tokenFile          string
+		serverCAFile       string
+		cluster            string
+		reportMaxResults   int
+		noReports          bool
+		metricsAddr        string
+		healthAddr         string
+		pprofAddr          string
+		logFormat          string
+		exemptNamespaces   []string
+		workers            int
+		refreshAfter       time.Duration
+		once               bool
+		scanner            scannerFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "audit",
@@ -135,7 +136,7 @@ and status. GOGC defaults to 50 here (set GOGC or GOMEMLIMIT to choose otherwise
 			if scans != nil {
 				scanDB = scans
 				imageFacts = audit.ImageFacts(webhook.ImageFacts(webhook.ImageFactsOptions{
-					Resolver: images.NewResolver(images.ResolverOptions{}),
+					Resolver: images.NewResolver(images.ResolverOptions{InsecureRegistries: insecureRegistries}),
 					Scans:    scans,
 					Budget:   scanner.budget,
 				}))
@@ -197,6 +198,7 @@ and status. GOGC defaults to 50 here (set GOGC or GOMEMLIMIT to choose otherwise
 	f.StringVar(&tokenFile, "token-file", "/etc/bailiff/token/token", "file holding the cluster credential's token, for --server")
 	f.StringVar(&serverCAFile, "server-ca-file", "", "CA bundle that signed the server's certificate (default: the system's)")
 	f.StringVar(&cluster, "cluster", "", "the cluster's name in findings and the trail (default: cluster.name from --config)")
+	f.StringSliceVar(&insecureRegistries, "insecure-registries", nil, "registry hosts reached over plain HTTP when resolving image digests (local mirrors only)")
 	f.IntVar(&reportMaxResults, "report-max-results", audit.DefaultReportMaxResults, "most results each PolicyReport lists (failures first); the summary counts all, the store keeps all")
 	f.BoolVar(&noReports, "no-reports", false, "write no PolicyReports (findings still go to the store or server)")
 	f.StringVar(&metricsAddr, "metrics-addr", ":8080", `address to serve /metrics on ("0" turns it off)`)

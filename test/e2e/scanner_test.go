@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,10 +11,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bailiff/bailiff/pkg/store"
+	"github.com/bailiff/bailiff/pkg/trail"
 	"github.com/bailiff/bailiff/test/kube"
 	"github.com/bailiff/bailiff/test/registrytest"
 	"github.com/bailiff/bailiff/test/trivytest"
@@ -31,13 +35,13 @@ podSecurity: {level: restricted}
 
 // startScanner runs bailiff-scanner as the chart would, on plain HTTP on loopback,
 // and waits until it answers.
-func startScanner(t *testing.T, dbDir, tokenFile, registry string) (url string, logs *syncBuffer) {
+func startScanner(t *testing.T, dbDir, tokenFile, registry string, args ...string) (url string, logs *syncBuffer) {
 	t.Helper()
 	port := freePort(t)
 	logs = &syncBuffer{}
-	cmd := exec.Command(scannerBinary(t), "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--insecure-http",
-		"--token-file", tokenFile, "--db-mounted", dbDir, "--no-cluster", "--insecure-registries", registry+",127.0.0.1:1",
-		"--log-format", "text")
+	cmd := exec.Command(scannerBinary(t), append([]string{"--addr", fmt.Sprintf("127.0.0.1:%d", port), "--insecure-http",
+		"--token-file", tokenFile, "--db-mounted", dbDir, "--no-cluster", "--insecure-registries", registry + ",127.0.0.1:1",
+		"--log-format", "text"}, args...)...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	must(t, cmd.Start())
 	done := make(chan error, 1)
@@ -163,4 +167,81 @@ func TestVulnerabilityGateOnARealAPIServer(t *testing.T) {
 			t.Fatalf("want a refusal saying the digest could not be resolved, got err=%v\n%s", err, errOut)
 		}
 	})
+}
+
+// TestAuditorFollowsTheVulnerabilityDatabase is the case admission cannot
+// catch: an image admitted clean becomes vulnerable when the database learns
+// of a new CVE. The auditor notices the update and records the finding in
+// the trail, with nothing in the cluster changed.
+func TestAuditorFollowsTheVulnerabilityDatabase(t *testing.T) {
+	c := startCluster(t)
+	dir := t.TempDir()
+	registry := registrytest.Serve(t, nil)
+	img := trivytest.AlpineImage(t, []trivytest.Package{{Name: "openssl", Version: "3.3.1-r0"}}, map[string]string{"etc/motd": "app"})
+	registrytest.PushImage(t, registry, "shop/app:1", img)
+
+	// The database is mounted as Kubernetes mounts a ConfigMap or volume
+	// that changes: a link swapped to a new directory.
+	dbLink := filepath.Join(dir, "trivy-db")
+	publish := func(version string, updatedAt time.Time, advisories ...trivytest.Advisory) {
+		target := filepath.Join(dir, version)
+		trivytest.WriteDB(t, target, updatedAt, advisories...)
+		tmp := dbLink + ".new"
+		must(t, os.Symlink(target, tmp))
+		must(t, os.Rename(tmp, dbLink))
+	}
+	// Yesterday's database knows a CVE of a package the image does not have.
+	publish("v1", time.Now().Add(-26*time.Hour), trivytest.Advisory{ID: "CVE-2099-0100", Package: "busybox", Fixed: "1.36.1-r9", Severity: "HIGH"})
+	tokenFile := filepath.Join(dir, "scanner-token")
+	must(t, os.WriteFile(tokenFile, []byte("e2e-shared-secret\n"), 0o600))
+	scannerURL, scannerLogs := startScanner(t, dbLink, tokenFile, registry, "--db-check-interval", "1s")
+
+	configFile := filepath.Join(dir, "config", "bailiff.yaml")
+	must(t, os.MkdirAll(filepath.Dir(configFile), 0o755))
+	must(t, os.WriteFile(configFile, []byte(fmt.Sprintf(scannerConfig, registry)), 0o644))
+	c.mustKubectl(namespaces, "apply", "-f", "-")
+	c.mustKubectl(deployment("shop", "app", registry+"/shop/app:1", true, true), "apply", "-f", "-")
+
+	dbPath := filepath.Join(dir, "bailiff.db")
+	a := startAudit(t, c, bailiffBinary(t), "--store", "sqlite://"+dbPath, "--config", configFile, "--interval", "1h",
+		"--scanner-url", scannerURL, "--scanner-token-file", tokenFile, "--scanner-db-interval", "1s",
+		"--insecure-registries", registry)
+	st, err := store.OpenSQLite(context.Background(), dbPath)
+	must(t, err)
+	t.Cleanup(func() { st.Close() })
+	report := func() string { return "\nauditor:\n" + a.logs.String() + "\nscanner:\n" + scannerLogs.String() }
+	openOf := func(policyID string) bool {
+		page, err := st.Findings(context.Background(), store.FindingQuery{Cluster: "e2e", Kind: "Deployment", PolicyID: policyID, State: "open", Limit: 100})
+		must(t, err)
+		return slices.ContainsFunc(page.Findings, func(f store.Finding) bool { return f.Name == "app" })
+	}
+
+	// First seen, the image is pending (BLF-IMG-005, unscanned: deny); the
+	// auditor looks again once the scan has had time to finish.
+	waitUntil(t, "the pending scan's finding to open and then resolve"+report(), func() bool {
+		return auditEvent(t, st, "resolved", "app", "BLF-IMG-005", "")
+	})
+	if openOf("BLF-IMG-004") || openOf("BLF-IMG-005") {
+		t.Fatalf("the image is clean and scanned, yet findings are open%s", report())
+	}
+
+	publish("v2", time.Now().Add(-time.Hour),
+		trivytest.Advisory{ID: "CVE-2099-0100", Package: "busybox", Fixed: "1.36.1-r9", Severity: "HIGH"},
+		trivytest.Advisory{ID: "CVE-2099-0001", Package: "openssl", Fixed: "3.3.2-r0", Severity: "CRITICAL"})
+	waitUntil(t, "the new CVE to open a finding in the trail"+report(), func() bool {
+		return auditEvent(t, st, "opened", "app", "BLF-IMG-004", "")
+	})
+	page, err := st.Events(context.Background(), store.EventQuery{Cluster: "e2e", Source: "audit", Decision: "opened", PolicyID: "BLF-IMG-004", Limit: 10})
+	must(t, err)
+	if len(page.Events) == 0 || !slices.ContainsFunc(page.Events[0].Violations, func(v store.Violation) bool {
+		return strings.Contains(v.Message, "CVE-2099-0001")
+	}) {
+		t.Errorf("the opened event does not name the CVE: %+v", page.Events)
+	}
+	if !strings.Contains(a.logs.String(), "vulnerability database updated") {
+		t.Errorf("the auditor did not log the database update%s", report())
+	}
+	if res, err := trail.Verify(context.Background(), st, "e2e", trail.Range{}); err != nil || !res.OK {
+		t.Errorf("the trail does not verify: %v %v", res, err)
+	}
 }
