@@ -1,8 +1,10 @@
 // Command cluster runs `make demo`'s live cluster: a real kube-apiserver and etcd
-// (envtest, binaries from bin/), `bailiff webhook` registered as the admission webhook,
-// and every document of the example manifests applied with kubectl, one at a time, with
-// what admission did to each. It keeps the cluster up until it is signalled
-// (`make demo-down`).
+// (envtest, binaries from bin/) holding a few objects from before Bailiff, then the
+// central `bailiff server` (SQLite), `bailiff webhook` registered as the admission
+// webhook and recording its decisions in the trail, every document of the example
+// manifests applied with kubectl, one at a time, with what admission did to each, and
+// `bailiff audit` finding what the webhook never saw. It ends with the trail verified
+// and keeps everything up until it is signalled (`make demo-down`).
 package main
 
 import (
@@ -14,7 +16,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -31,6 +32,8 @@ func main() {
 	flag.StringVar(&o.bailiff, "bailiff", "bin/bailiff", "the bailiff binary")
 	flag.StringVar(&o.config, "config", "test/demo/config.yaml", "Bailiff configuration")
 	flag.StringVar(&o.examples, "examples", "test/examples", "manifests to apply")
+	flag.StringVar(&o.preexisting, "preexisting", "test/demo/preexisting.yaml", "manifests in the cluster before Bailiff")
+	flag.StringVar(&o.crds, "crds", "charts/bailiff/crds", "PolicyReport CRDs")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -41,11 +44,11 @@ func main() {
 }
 
 type options struct {
-	dir, assets, bailiff, config, examples string
+	dir, assets, bailiff, config, examples, preexisting, crds string
 }
 
 func run(ctx context.Context, o options) error {
-	for _, p := range []*string{&o.dir, &o.assets, &o.bailiff, &o.config, &o.examples} {
+	for _, p := range []*string{&o.dir, &o.assets, &o.bailiff, &o.config, &o.examples, &o.preexisting, &o.crds} {
 		abs, err := filepath.Abs(*p)
 		if err != nil {
 			return err
@@ -61,28 +64,41 @@ func run(ctx context.Context, o options) error {
 	}
 	defer c.Stop()
 
+	if _, stderr, err := c.Kubectl("", "apply", "-f", o.crds); err != nil {
+		return fmt.Errorf("install the PolicyReport CRDs: %v: %s", err, stderr)
+	}
+	if _, stderr, err := c.Kubectl("", "apply", "-f", o.preexisting); err != nil {
+		return fmt.Errorf("create the objects from before Bailiff: %v: %s", err, stderr)
+	}
+
+	cluster, err := clusterName(o.config)
+	if err != nil {
+		return err
+	}
+	srv, err := startServer(ctx, o, cluster)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+
 	port, err := kube.FreePort()
 	if err != nil {
 		return err
 	}
 	certDir := filepath.Join(o.dir, "certs")
-	logFile, err := os.Create(filepath.Join(o.dir, "webhook.log"))
+	webhook, err := start(o.dir, "webhook", o.bailiff, "webhook", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--cert-dir", certDir,
+		"--tls-self-signed", "--kubeconfig", c.Kubeconfig, "--config", o.config, "--log-format", "text",
+		"--trail-server", srv.url, "--trail-token-file", srv.clusterToken, "--trail-ca-file", srv.caFile,
+		"--trail-queue-dir", filepath.Join(o.dir, "trail-queue"), "--trail-batch-delay", "200ms")
 	if err != nil {
 		return err
 	}
-	defer logFile.Close()
-	webhook := exec.Command(o.bailiff, "webhook", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--cert-dir", certDir,
-		"--tls-self-signed", "--kubeconfig", c.Kubeconfig, "--config", o.config, "--log-format", "text")
-	webhook.Stdout, webhook.Stderr = logFile, logFile
-	if err := webhook.Start(); err != nil {
-		return err
-	}
-	defer func() { _ = webhook.Process.Signal(os.Interrupt); _ = webhook.Wait() }()
+	defer webhook.stop()
 	if err := kube.WaitFor(ctx, "the webhook to be ready", func() bool {
 		code, _, _ := kube.Readyz(port, certDir)
 		return code == http.StatusOK
 	}); err != nil {
-		return fmt.Errorf("%w (see %s)", err, logFile.Name())
+		return fmt.Errorf("%w (see %s)", err, webhook.log)
 	}
 	caPEM, err := os.ReadFile(filepath.Join(certDir, "ca.crt"))
 	if err != nil {
@@ -99,14 +115,43 @@ func run(ctx context.Context, o options) error {
 	if err := applyExamples(&report, c, o.examples); err != nil {
 		return err
 	}
+
+	auditor, err := start(o.dir, "audit", o.bailiff, "audit", "--kubeconfig", c.Kubeconfig, "--config", o.config,
+		"--server", srv.url, "--token-file", srv.clusterToken, "--server-ca-file", srv.caFile,
+		"--leader-elect=false", "--metrics-addr", "0", "--health-addr", "0", "--log-format", "text", "--interval", "10m")
+	if err != nil {
+		return err
+	}
+	defer auditor.stop()
+	if err := kube.WaitFor(ctx, "the auditor's first sweep", func() bool {
+		b, _ := os.ReadFile(auditor.log)
+		return bytes.Contains(b, []byte("sweep done"))
+	}); err != nil {
+		return fmt.Errorf("%w (see %s)", err, auditor.log)
+	}
+	fmt.Fprintf(&report, "\n== 3. The audit trail and the auditor's findings, from bailiff server at %s\n", srv.url)
+	preexisting, err := objectNames(o.preexisting)
+	if err != nil {
+		return err
+	}
+	if err := trailReport(ctx, &report, srv, cluster, preexisting); err != nil {
+		return err
+	}
 	fmt.Fprintf(&report, `
-The cluster keeps running. Try it:
+Everything keeps running. Try it:
   export KUBECONFIG=%s
   %s apply -f test/examples/20-unapproved-image.yaml
   %s get deployment checkout -n shop -o jsonpath='{.metadata.annotations}'
-Webhook log: %s
+  %s get policyreports -A
+  curl -s --cacert %s -H "Authorization: Bearer $(cat %s)" '%s/api/v1/findings?state=open'
+  curl -s --cacert %s -H "Authorization: Bearer $(cat %s)" '%s/api/v1/events?source=audit'
+  %s trail verify --server %s --token-file %s --ca-file %s
+Logs: %s, %s, %s
 Stop it with: make demo-down
-`, c.Kubeconfig, c.KubectlPath(), c.KubectlPath(), logFile.Name())
+`, c.Kubeconfig, c.KubectlPath(), c.KubectlPath(), c.KubectlPath(),
+		srv.caFile, srv.auditorToken, srv.url, srv.caFile, srv.auditorToken, srv.url,
+		o.bailiff, srv.url, srv.auditorToken, srv.caFile,
+		srv.log, webhook.log, auditor.log)
 	if err := os.WriteFile(filepath.Join(o.dir, "report.txt"), report.Bytes(), 0o644); err != nil {
 		return err
 	}
@@ -161,6 +206,23 @@ func applyExamples(w io.Writer, c *kube.Cluster, dir string) error {
 	fmt.Fprintf(w, "\n%d objects applied: %d allowed, %d warned, %d mutated, %d refused\n",
 		len(objs), counts["allowed"], counts["warned"], counts["mutated"], counts["refused"])
 	return nil
+}
+
+// objectNames names the objects of a manifest file as objectName does.
+func objectNames(path string) (map[string]bool, error) {
+	objs, errs := manifest.ReadAll([]string{path}, nil)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	out := map[string]bool{}
+	for _, o := range objs {
+		meta, _ := o.Object["metadata"].(map[string]any)
+		kind, _ := o.Object["kind"].(string)
+		ns, _ := meta["namespace"].(string)
+		name, _ := meta["name"].(string)
+		out[objectName(kind, ns, name)] = true
+	}
+	return out, nil
 }
 
 func describe(obj map[string]any) string {
