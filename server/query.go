@@ -35,10 +35,10 @@ var (
 
 // listEvents answers GET /api/v1/events.
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, st store.Store, _ store.Credential) {
-	p, err := parseParams(r.URL.Query(), "cluster", "namespace", "kind", "policy", "user", "source", "decision", "from", "to", "cursor", "limit")
+	p, err := parseParams(r.URL.Query(), "cluster", "namespace", "kind", "policy", "user", "source", "decision", "uid", "from", "to", "cursor", "limit")
 	q := store.EventQuery{
 		Cluster: p.str("cluster"), Namespace: p.str("namespace"), Kind: p.str("kind"), PolicyID: p.str("policy"),
-		User: p.str("user"), Source: p.oneOf("source", eventSources), Decision: p.str("decision"),
+		User: p.str("user"), Source: p.oneOf("source", eventSources), Decision: p.str("decision"), UID: p.str("uid"),
 		Time:   store.TimeRange{From: p.time("from"), To: p.time("to")},
 		Cursor: p.str("cursor"), Limit: p.limit(),
 	}

@@ -19,47 +19,49 @@ func (s *sqlStore) Clusters(ctx context.Context) ([]ClusterInfo, error) {
 		return c
 	}
 	err := s.db.read(ctx, func(q querier) error {
-		type count struct {
-			sql string
-			set func(c *ClusterInfo, n int64)
-		}
-		for _, c := range []count{
-			{"SELECT cluster, COUNT(*) FROM objects WHERE deleted_at IS NULL GROUP BY cluster", func(c *ClusterInfo, n int64) { c.Objects = n }},
-			{"SELECT cluster, COUNT(*) FROM findings WHERE resolved_at IS NULL GROUP BY cluster", func(c *ClusterInfo, n int64) { c.OpenFindings = n }},
-		} {
-			rs, err := q.query(ctx, c.sql)
-			if err != nil {
-				return err
-			}
-			for rs.Next() {
+		for _, c := range []struct {
+			sql  string
+			scan func(rs rows) error
+		}{
+			{"SELECT cluster, COUNT(*) FROM objects WHERE deleted_at IS NULL GROUP BY cluster", func(rs rows) error {
 				var name string
 				var n int64
 				if err := rs.Scan(&name, &n); err != nil {
-					rs.Close()
 					return err
 				}
-				c.set(get(name), n)
-			}
-			rs.Close()
-			if err := rs.Err(); err != nil {
+				get(name).Objects = n
+				return nil
+			}},
+			{"SELECT cluster, severity, COUNT(*) FROM findings WHERE resolved_at IS NULL GROUP BY cluster, severity", func(rs rows) error {
+				var name, severity string
+				var n int64
+				if err := rs.Scan(&name, &severity, &n); err != nil {
+					return err
+				}
+				c := get(name)
+				c.OpenFindings += n
+				if c.OpenBySeverity == nil {
+					c.OpenBySeverity = map[string]int64{}
+				}
+				c.OpenBySeverity[severity] += n
+				return nil
+			}},
+			{`SELECT h.cluster, h.seq, h.hash, e.event_time FROM chain_heads h
+				JOIN events e ON e.cluster = h.cluster AND e.seq = h.seq`, func(rs rows) error {
+				var name string
+				var head ChainPosition
+				if err := rs.Scan(&name, &head.Seq, &head.Hash, s.d.timeDest(&head.Time)); err != nil {
+					return err
+				}
+				get(name).Head = &head
+				return nil
+			}},
+		} {
+			if err := eachRow(ctx, q, c.sql, c.scan); err != nil {
 				return err
 			}
 		}
-		rs, err := q.query(ctx, `SELECT h.cluster, h.seq, h.hash, e.event_time FROM chain_heads h
-			JOIN events e ON e.cluster = h.cluster AND e.seq = h.seq`)
-		if err != nil {
-			return err
-		}
-		defer rs.Close()
-		for rs.Next() {
-			var name string
-			var head ChainPosition
-			if err := rs.Scan(&name, &head.Seq, &head.Hash, s.d.timeDest(&head.Time)); err != nil {
-				return err
-			}
-			get(name).Head = &head
-		}
-		return rs.Err()
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list clusters: %w", err)
@@ -78,6 +80,21 @@ func (s *sqlStore) Clusters(ctx context.Context) ([]ClusterInfo, error) {
 		return 0
 	})
 	return out, nil
+}
+
+// eachRow runs a query and calls scan for each row.
+func eachRow(ctx context.Context, q querier, sql string, scan func(rows) error) error {
+	rs, err := q.query(ctx, sql)
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	for rs.Next() {
+		if err := scan(rs); err != nil {
+			return err
+		}
+	}
+	return rs.Err()
 }
 
 // ChainPosition is an event's place in its cluster's chain.

@@ -310,7 +310,7 @@ func (s *sqlStore) events(ctx context.Context, q EventQuery) (EventPage, error) 
 	}
 	for _, f := range []struct{ column, value string }{
 		{"namespace", q.Namespace}, {"kind", q.Kind}, {"user_name", q.User},
-		{"source", q.Source}, {"decision", q.Decision},
+		{"source", q.Source}, {"decision", q.Decision}, {"uid", q.UID},
 	} {
 		if f.value != "" {
 			w.add("e."+f.column+" = ?", f.value)

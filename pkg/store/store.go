@@ -147,6 +147,7 @@ type EventQuery struct {
 	User      string
 	Source    string
 	Decision  string
+	UID       string // the object's metadata.uid
 	Time      TimeRange
 	// FromSeq and ToSeq bound the chain position (inclusive), for verification; need Cluster.
 	FromSeq, ToSeq int64
@@ -204,8 +205,10 @@ type ClusterInfo struct {
 	Head *ChainPosition `json:"head,omitempty"`
 	// Objects counts the objects audited and not deleted.
 	Objects int64 `json:"objects"`
-	// OpenFindings counts the findings not resolved.
-	OpenFindings int64 `json:"openFindings"`
+	// OpenFindings counts the findings not resolved, OpenBySeverity by their
+	// severity ("" for none).
+	OpenFindings   int64            `json:"openFindings"`
+	OpenBySeverity map[string]int64 `json:"openBySeverity,omitempty"`
 }
 
 // AuditBatch is what RecordAudit records: results and deletions of objects

@@ -52,7 +52,7 @@ func testClusters(t *testing.T, open func(*testing.T) store.Store) {
 		if west.Head == nil || west.Head.Seq != 3 || west.Head.Hash != head.Hash || !west.Head.Time.Equal(head.Time) || west.Objects != 0 {
 			t.Errorf("west = %+v, head %+v; want the chain head at 3", west, west.Head)
 		}
-		if east.Head == nil || east.Head.Seq != 1 || east.Objects != 2 || east.OpenFindings != 2 {
+		if east.Head == nil || east.Head.Seq != 1 || east.Objects != 2 || east.OpenFindings != 2 || east.OpenBySeverity["high"] != 2 || len(east.OpenBySeverity) != 1 {
 			t.Errorf("east = %+v; want head 1, 2 objects (one deleted is not counted), 2 open findings", east)
 		}
 		if north2.Head != nil || north2.Objects != 1 || north2.OpenFindings != 0 {

@@ -275,6 +275,7 @@ func dataset() []store.Event {
 			e.User = []string{"alice", "bob", "carol"}[(i/2)%3]
 			e.Source = []string{"admission", "audit"}[(i/3)%2]
 			e.Decision = []string{"allowed", "denied", "warned"}[(i/4)%3]
+			e.UID = fmt.Sprintf("obj-%d", i%6)
 			switch i % 5 {
 			case 0:
 				e.Violations = []store.Violation{{PolicyID: "p1", Message: "one"}}
@@ -352,6 +353,7 @@ func testEvents(t *testing.T, open func(*testing.T) store.Store) {
 			{"a user", store.EventQuery{User: "bob"}, func(e store.Event) bool { return e.User == "bob" }},
 			{"a source", store.EventQuery{Source: "audit"}, func(e store.Event) bool { return e.Source == "audit" }},
 			{"a decision", store.EventQuery{Decision: "denied"}, func(e store.Event) bool { return e.Decision == "denied" }},
+			{"an object", store.EventQuery{UID: "obj-2"}, func(e store.Event) bool { return e.UID == "obj-2" }},
 			{"a policy", store.EventQuery{PolicyID: "p1"}, func(e store.Event) bool { return names(e, "p1") }},
 			{"a policy named twice by one event", store.EventQuery{PolicyID: "p2"}, func(e store.Event) bool { return names(e, "p2") }},
 			{"a policy nothing violates", store.EventQuery{PolicyID: "p9"}, func(store.Event) bool { return false }},
