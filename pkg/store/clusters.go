@@ -83,8 +83,8 @@ func (s *sqlStore) Clusters(ctx context.Context) ([]ClusterInfo, error) {
 }
 
 // eachRow runs a query and calls scan for each row.
-func eachRow(ctx context.Context, q querier, sql string, scan func(rows) error) error {
-	rs, err := q.query(ctx, sql)
+func eachRow(ctx context.Context, q querier, sql string, scan func(rows) error, args ...any) error {
+	rs, err := q.query(ctx, sql, args...)
 	if err != nil {
 		return err
 	}

@@ -170,7 +170,7 @@ func (s *sqlStore) findings(ctx context.Context, q FindingQuery) (FindingPage, e
 	var w where
 	for _, f := range []struct{ column, value string }{
 		{"cluster", q.Cluster}, {"namespace", q.Namespace}, {"kind", q.Kind},
-		{"policy_id", q.PolicyID}, {"severity", q.Severity},
+		{"policy_id", q.PolicyID}, {"severity", q.Severity}, {"uid", q.UID},
 	} {
 		if f.value != "" {
 			w.add("f."+f.column+" = ?", f.value)
@@ -236,4 +236,25 @@ func (s *sqlStore) scanFindings(rs rows) ([]Finding, error) {
 		return nil, err
 	}
 	return fs, nil
+}
+
+// OpenFindingsByPolicy counts a cluster's open findings and the objects they
+// are on, per policy, most findings first.
+func (s *sqlStore) OpenFindingsByPolicy(ctx context.Context, cluster string) ([]PolicyFindings, error) {
+	var out []PolicyFindings
+	err := s.db.read(ctx, func(q querier) error {
+		return eachRow(ctx, q, `SELECT policy_id, MAX(severity), COUNT(*), COUNT(DISTINCT uid) FROM findings
+			WHERE cluster = ? AND resolved_at IS NULL GROUP BY policy_id ORDER BY COUNT(*) DESC, policy_id`, func(rs rows) error {
+			var p PolicyFindings
+			if err := rs.Scan(&p.PolicyID, &p.Severity, &p.Findings, &p.Objects); err != nil {
+				return err
+			}
+			out = append(out, p)
+			return nil
+		}, cluster)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("count open findings of cluster %s: %w", cluster, err)
+	}
+	return out, nil
 }

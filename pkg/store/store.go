@@ -43,6 +43,9 @@ type Store interface {
 	SyncFindings(ctx context.Context, result ObjectResult) (FindingChanges, error)
 	// Findings returns findings matching q, oldest (by FirstSeen) first, one page at a time.
 	Findings(ctx context.Context, q FindingQuery) (FindingPage, error)
+	// OpenFindingsByPolicy counts a cluster's open findings and the objects
+	// they are on, per policy, most findings first.
+	OpenFindingsByPolicy(ctx context.Context, cluster string) ([]PolicyFindings, error)
 	// ForgetObject resolves all open findings of an object that no longer exists.
 	ForgetObject(ctx context.Context, cluster, uid string, at time.Time) (FindingChanges, error)
 	// RecordAudit records a batch of one cluster's audit results and
@@ -239,6 +242,16 @@ type AuditOutcome struct {
 	Append  AppendResult
 }
 
+// PolicyFindings counts one policy's open findings in a cluster.
+type PolicyFindings struct {
+	PolicyID string `json:"policyId"`
+	// Severity is the policy's severity as its findings record it (the
+	// highest by name if a re-rating left several).
+	Severity string `json:"severity"`
+	Findings int64  `json:"findings"`
+	Objects  int64  `json:"objects"`
+}
+
 // FindingQuery selects findings. Empty fields match everything.
 type FindingQuery struct {
 	Cluster   string
@@ -246,6 +259,7 @@ type FindingQuery struct {
 	Kind      string
 	PolicyID  string
 	Severity  string
+	UID       string // the object's metadata.uid
 	// State is open, resolved or empty for both.
 	State  string
 	Cursor string

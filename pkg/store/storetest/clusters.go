@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/bailiff/bailiff/pkg/store"
@@ -59,4 +60,37 @@ func testClusters(t *testing.T, open func(*testing.T) store.Store) {
 			t.Errorf("north = %+v; want no chain, one object", north2)
 		}
 	})
+}
+
+func testOpenFindingsByPolicy(t *testing.T, open func(*testing.T) store.Store) {
+	ctx := context.Background()
+	s := open(t)
+	api := web
+	api.UID = "uid-api"
+	syncOK(t, s, web, at(1), violation("limits", "no memory limit"), violation("limits", "no cpu request"), violation("latest", "image uses :latest"))
+	syncOK(t, s, api, at(1), violation("limits", "no memory limit"))
+	syncOK(t, s, api, at(2)) // resolved: not counted
+	other := web
+	other.Cluster = "west"
+	syncOK(t, s, other, at(1), violation("latest", "image uses :latest"))
+
+	got, err := s.OpenFindingsByPolicy(ctx, "east")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.PolicyFindings{
+		{PolicyID: "limits", Severity: "high", Findings: 2, Objects: 1},
+		{PolicyID: "latest", Severity: "high", Findings: 1, Objects: 1},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("OpenFindingsByPolicy = %+v, want %+v", got, want)
+	}
+	if none, err := s.OpenFindingsByPolicy(ctx, "nowhere"); err != nil || len(none) != 0 {
+		t.Errorf("an unknown cluster: %+v, %v", none, err)
+	}
+	// Findings of one object, resolved ones included.
+	of := allFindings(t, s, store.FindingQuery{Cluster: "east", UID: "uid-api"})
+	if len(of) != 1 || of[0].ResolvedAt == nil {
+		t.Errorf("findings of uid-api: %v", describeAll(of))
+	}
 }

@@ -26,6 +26,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Events", func(t *testing.T) { testEvents(t, open) })
 	t.Run("ChainHead", func(t *testing.T) { testChainHead(t, open) })
 	t.Run("Clusters", func(t *testing.T) { testClusters(t, open) })
+	t.Run("OpenFindingsByPolicy", func(t *testing.T) { testOpenFindingsByPolicy(t, open) })
 	t.Run("SyncFindings", func(t *testing.T) { testSyncFindings(t, open) })
 	t.Run("ForgetObject", func(t *testing.T) { testForgetObject(t, open) })
 	t.Run("RecordAudit", func(t *testing.T) { testRecordAudit(t, open) })
