@@ -76,6 +76,7 @@ and turns the results into compliance reports and a tamper-evident audit trail.`
 		newAuditCommand(),
 		newServerCommand(),
 		newTrailCommand(),
+		newComplianceCommand(), newReportCommand(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",
