@@ -74,7 +74,7 @@ test-rego: $(BIN)/opa
 	$(BIN)/opa test policies/
 
 .PHONY: test-go
-test-go: postgres-server
+test-go: postgres-server test-packages
 	$(GO) test -count=1 ./...
 
 # Debian's PostgreSQL server binaries, which the store's tests start (test/pgtest).
@@ -84,6 +84,17 @@ postgres-server:
 	  sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
 	  $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql; \
 	fi
+
+# Debian's poppler-utils (pdftoppm, pdftotext: the PDF reports are rendered and read
+# back) and chromium (the web UI is tested in it, headless).
+.PHONY: test-packages
+test-packages:
+	@missing=; command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
+	  command -v chromium >/dev/null || missing="$$missing chromium"; \
+	  if [ -n "$$missing" ]; then \
+	    sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+	    $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	  fi
 
 # End-to-end: a real kube-apiserver and etcd (built from module sources by
 # control-plane) through envtest, the real bailiff binary, driven with the real kubectl.
