@@ -179,6 +179,12 @@ func bearerToken(r *http.Request) (string, bool) {
 // trail shows who tried to write or read what they may not. The record is
 // written even if the client hangs up.
 func (s *Server) forbid(w http.ResponseWriter, r *http.Request, st store.Store, c store.Credential, reason, requestedCluster string) {
+	s.recordForbidden(r, st, c, reason, requestedCluster)
+	writeError(w, http.StatusForbidden, reason)
+}
+
+// recordForbidden records a refused request as forbid does, without answering it.
+func (s *Server) recordForbidden(r *http.Request, st store.Store, c store.Credential, reason, requestedCluster string) {
 	s.metrics.forbidden.Inc()
 	s.log.Warn("forbidden request", "credential", c.Name, "role", c.Role, "credentialCluster", c.Cluster,
 		"requestedCluster", requestedCluster, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "reason", reason)
@@ -196,5 +202,4 @@ func (s *Server) forbid(w http.ResponseWriter, r *http.Request, st store.Store, 
 	if err := recordServerEvent(ctx, st, "forbidden", c.Name, details); err != nil {
 		s.log.Error("cannot record a forbidden request in the trail", "err", err)
 	}
-	writeError(w, http.StatusForbidden, reason)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/bailiff/bailiff/pkg/serve"
 	"github.com/bailiff/bailiff/pkg/store"
 	"github.com/bailiff/bailiff/pkg/trail"
+	"github.com/bailiff/bailiff/server/ui"
 )
 
 // Options configure a Server. Either Store is an open store, or Open opens
@@ -54,6 +55,7 @@ type Server struct {
 	store   atomic.Pointer[storeRef]
 	metrics *Metrics
 	log     *slog.Logger
+	ui      *ui.UI
 }
 
 type storeRef struct{ store.Store }
@@ -83,6 +85,16 @@ func New(opts Options) *Server {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{opts: opts, metrics: opts.Metrics, log: opts.Logger}
+	s.ui = ui.New(ui.Options{
+		Store: s.currentStore,
+		Authenticate: func(ctx context.Context, st store.Store, token string) (store.Credential, error) {
+			return st.CredentialByTokenHash(ctx, HashToken(token))
+		},
+		Forbidden: func(r *http.Request, st store.Store, c store.Credential, reason string) {
+			s.recordForbidden(r, st, c, reason, "")
+		},
+		Logger: opts.Logger,
+	})
 	if opts.Store != nil {
 		s.store.Store(&storeRef{opts.Store})
 		s.metrics.storeConnected.Set(1)
@@ -201,6 +213,8 @@ func (s *Server) Handler() http.Handler {
 	route("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path))
 	}))
+	mux.Handle("/ui/", s.metrics.instrument("/ui/", s.ui))
+	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusSeeOther))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ready, detail := s.Ready(r.Context())
