@@ -39,7 +39,7 @@ type Options struct {
 	// Forbidden records a signed-in credential that may not read (a cluster's).
 	Forbidden func(r *http.Request, st store.Store, c store.Credential, reason string)
 	Logger    *slog.Logger
-	Now    func() time.Time
+	Now       func() time.Time
 }
 
 // UI is the auditors' web pages.
@@ -422,7 +422,9 @@ var funcs = template.FuncMap{
 		return kind + " " + namespace + "/" + name
 	},
 	"severity": func(m map[string]int64, s string) int64 { return m[s] },
-	"short":    func(h string) string { return strings.TrimPrefix(h, trail.HashPrefix)[:min(12, len(strings.TrimPrefix(h, trail.HashPrefix)))] },
+	"short": func(h string) string {
+		return strings.TrimPrefix(h, trail.HashPrefix)[:min(12, len(strings.TrimPrefix(h, trail.HashPrefix)))]
+	},
 	"policies": func(vs []store.Violation) string {
 		var ids []string
 		for _, v := range vs {
