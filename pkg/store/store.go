@@ -55,6 +55,13 @@ type Store interface {
 	// AppendEvents appends them. Either all of it is stored or none.
 	RecordAudit(ctx context.Context, batch AuditBatch, hash HashFunc) (AuditOutcome, error)
 
+	// PutReport keeps a signed compliance report; reports are never changed.
+	PutReport(ctx context.Context, r ReportRecord) error
+	// Reports lists reports matching q without their bodies, newest first, one page at a time.
+	Reports(ctx context.Context, q ReportQuery) (ReportPage, error)
+	// Report returns one report with its body (ErrNotFound if none).
+	Report(ctx context.Context, id string) (ReportRecord, error)
+
 	// PutScan stores the scan result of an image digest, replacing an older one.
 	PutScan(ctx context.Context, scan ScanRecord) error
 	// Scan returns the stored scan result of a digest (ErrNotFound if none).
@@ -270,6 +277,42 @@ type FindingQuery struct {
 type FindingPage struct {
 	Findings []Finding
 	Next     string
+}
+
+// ReportRecord is a stored compliance report.
+type ReportRecord struct {
+	ID string `json:"id"`
+	// Cluster is the cluster reported on; "" for a fleet report.
+	Cluster     string    `json:"cluster"`
+	Scope       string    `json:"scope"`
+	Frameworks  []string  `json:"frameworks"`
+	GeneratedAt time.Time `json:"generatedAt"`
+	PeriodFrom  time.Time `json:"periodFrom,omitzero"`
+	PeriodTo    time.Time `json:"periodTo"`
+	// TrailOK says every trail range the report covers verified.
+	TrailOK bool `json:"trailOk"`
+	// Summary is the report's per-framework scores, as the report holds them (JSON).
+	Summary json.RawMessage `json:"summary"`
+	// Size is the body's length in bytes.
+	Size int64 `json:"size"`
+	// Body is the signed report (JSON); only Report fills it.
+	Body []byte `json:"-"`
+}
+
+// ReportQuery selects reports. Empty fields match everything.
+type ReportQuery struct {
+	// Cluster, when set, selects one cluster's reports ("" the fleet's).
+	Cluster   *string
+	Framework string
+	Time      TimeRange // of GeneratedAt
+	Cursor    string
+	Limit     int
+}
+
+// ReportPage is one page of reports; Next is empty on the last page.
+type ReportPage struct {
+	Reports []ReportRecord
+	Next    string
 }
 
 // ScanRecord is the vulnerability scan of one image digest.

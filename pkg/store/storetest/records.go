@@ -181,6 +181,15 @@ func testCancelledContext(t *testing.T, open func(*testing.T) store.Store) {
 		}},
 		{"Findings", func() error { _, err := s.Findings(ctx, store.FindingQuery{}); return err }},
 		{"ForgetObject", func() error { _, err := s.ForgetObject(ctx, web.Cluster, web.UID, at(3)); return err }},
+		{"RecordAudit", func() error {
+			_, err := s.RecordAudit(ctx, store.AuditBatch{Cluster: "east", Results: []store.ObjectResult{{Object: web, EvaluatedAt: at(2)}}}, Hash)
+			return err
+		}},
+		{"Clusters", func() error { _, err := s.Clusters(ctx); return err }},
+		{"OpenFindingsByPolicy", func() error { _, err := s.OpenFindingsByPolicy(ctx, "east"); return err }},
+		{"PutReport", func() error { return s.PutReport(ctx, report("r", "east", 1, "cis")) }},
+		{"Reports", func() error { _, err := s.Reports(ctx, store.ReportQuery{}); return err }},
+		{"Report", func() error { _, err := s.Report(ctx, "r"); return err }},
 		{"PutScan", func() error { return s.PutScan(ctx, store.ScanRecord{Digest: "sha256:aaaa", ScannedAt: t0}) }},
 		{"Scan", func() error { _, err := s.Scan(ctx, "sha256:aaaa"); return err }},
 		{"PutCredential", func() error {

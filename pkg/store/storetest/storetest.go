@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ForgetObject", func(t *testing.T) { testForgetObject(t, open) })
 	t.Run("RecordAudit", func(t *testing.T) { testRecordAudit(t, open) })
 	t.Run("Findings", func(t *testing.T) { testFindings(t, open) })
+	t.Run("Reports", func(t *testing.T) { testReports(t, open) })
 	t.Run("Scans", func(t *testing.T) { testScans(t, open) })
 	t.Run("Credentials", func(t *testing.T) { testCredentials(t, open) })
 	t.Run("CancelledContext", func(t *testing.T) { testCancelledContext(t, open) })
