@@ -23,6 +23,7 @@ import (
 	"github.com/bailiff/bailiff/pkg/serve"
 	"github.com/bailiff/bailiff/pkg/store"
 	"github.com/bailiff/bailiff/pkg/trail"
+	"github.com/bailiff/bailiff/reports"
 	"github.com/bailiff/bailiff/server/ui"
 )
 
@@ -39,6 +40,10 @@ type Options struct {
 	// so a fresh installation can be administered (--admin-token-file).
 	AdminToken string
 	AdminName  string
+
+	// Reports, when set, generates, signs and keeps compliance reports; without
+	// it the reports API answers 503.
+	Reports *reports.Keeper
 
 	MaxBodyBytes   int64 // largest ingest body, default 8 MiB
 	MaxBatchEvents int   // most events in one ingest batch, default 1000
@@ -208,6 +213,11 @@ func (s *Server) Handler() http.Handler {
 	route("GET /api/v1/findings", s.authorized(mayRead, s.listFindings))
 	route("GET "+trail.VerifyPathPattern, s.authorized(mayRead, s.verify))
 	route("GET "+trail.ClustersPath, s.authorized(mayRead, s.listClusters))
+	route("GET "+ReportsPath, s.authorized(mayRead, s.listReports))
+	route("POST "+ReportsPath, s.authorized(mayRead, s.createReport))
+	route("GET "+ReportsPath+"/public-key", s.authorized(mayRead, s.reportPublicKey))
+	route("GET "+ReportsPath+"/{id}", s.authorized(mayRead, s.downloadReport))
+	route("GET "+ReportsPath+"/{id}/signature", s.authorized(mayRead, s.reportSignature))
 	route("POST /api/v1/credentials", s.authorized(mayAdminister, s.createCredential))
 	route("DELETE /api/v1/credentials/{name}", s.authorized(mayAdminister, s.deleteCredential))
 	route("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
