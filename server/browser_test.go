@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"image/png"
 	"os"
 	"os/exec"
@@ -11,7 +12,11 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
+
+	"github.com/bailiff/bailiff/pkg/compliance"
+	"github.com/bailiff/bailiff/reports"
 )
 
 // chromium starts headless Chromium (Debian's package; make test installs it) and
@@ -66,14 +71,49 @@ func screenshot(t *testing.T, ctx context.Context, dir, name string) {
 	}
 }
 
+// waitForDownload waits for a finished download with the suffix in dir and returns it.
+func waitForDownload(t *testing.T, dir, suffix string) []byte {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if strings.HasSuffix(e.Name(), suffix) {
+				b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+				if err == nil && len(b) > 0 {
+					return b
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("no %s file was downloaded into %s", suffix, dir)
+	return nil
+}
+
 // TestPagesInABrowser signs in as an auditor would, in headless Chromium, and walks
-// from the fleet to a cluster, a policy's findings, an object's trail events and the
-// trail's verification, checking what each page shows and keeping screenshots
+// from the fleet to a cluster, a policy's findings, an object's trail events, the
+// cluster's latest compliance report (downloading its PDF and checking its signature,
+// then following its evidence) and the trail's verification, checking what each page shows and keeping screenshots
 // ($BAILIFF_SCREENSHOTS, or a temporary directory).
 func TestPagesInABrowser(t *testing.T) {
-	ts := newTestServer(t, Options{})
+	keeper := testKeeper(t)
+	ts := newTestServer(t, Options{Reports: keeper})
 	seedUI(t, ts)
+	rec, _, err := keeper.Create(context.Background(), ts.store, reports.Request{Cluster: "prod", Framework: compliance.All})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := keeper.Create(context.Background(), ts.store, reports.Request{Fleet: true, Framework: compliance.All}); err != nil {
+		t.Fatal(err)
+	}
 	ctx := chromium(t)
+	downloads := t.TempDir()
+	if _, err := chromedp.CallBrowser(ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads,
+	}); err != nil {
+		t.Fatal(err)
+	}
 	shots := os.Getenv("BAILIFF_SCREENSHOTS")
 	if shots == "" {
 		shots = t.TempDir()
@@ -119,6 +159,9 @@ func TestPagesInABrowser(t *testing.T) {
 	if fleet := text("#clusters"); !strings.Contains(fleet, "prod") {
 		t.Errorf("the fleet table lacks cluster prod: %q", fleet)
 	}
+	if scores := text("#scores"); !strings.Contains(scores, "prod") || !strings.Contains(scores, "Fleet") || !strings.Contains(scores, "%") {
+		t.Errorf("the fleet's compliance table: %q", scores)
+	}
 	screenshot(t, ctx, shots, "2-fleet")
 
 	must("open cluster prod", chromedp.Click(chromedp.CSS(`a.cluster[href="/ui/clusters/prod"]`)), chromedp.WaitVisible(chromedp.ID("policies")))
@@ -139,6 +182,23 @@ func TestPagesInABrowser(t *testing.T) {
 		t.Errorf("the object's trail events: %q", ev)
 	}
 	screenshot(t, ctx, shots, "4-object")
+
+	must("open the cluster's latest report", chromedp.Navigate(ts.URL+"/ui/clusters/prod"), chromedp.WaitVisible(chromedp.ID("compliance")),
+		chromedp.Click(chromedp.ID("latest-report")), chromedp.WaitVisible(chromedp.ID("summary")))
+	if summary := text("#summary"); !strings.Contains(summary, "cis") || !strings.Contains(summary, "gdpr") {
+		t.Errorf("the report's summary: %q", summary)
+	}
+	screenshot(t, ctx, shots, "5-report")
+	must("download the PDF", chromedp.Click(chromedp.CSS(`a.download[href$="format=pdf"]`)))
+	pdf := waitForDownload(t, downloads, ".pdf")
+	if !bytes.HasPrefix(pdf, []byte("%PDF-")) {
+		t.Errorf("the download is not a PDF")
+	}
+	_, sig := ts.call(t, "GET", ReportsPath+"/"+rec.ID+"/signature?format=pdf", ts.tokens["auditor"], nil)
+	if _, err := reports.VerifyDetached(pdf, sig, keeper.Key.Public().(ed25519.PublicKey)); err != nil {
+		t.Errorf("the downloaded PDF does not verify against its signature: %v", err)
+	}
+	must("follow evidence to its object", chromedp.Click(chromedp.CSS(`a.evidence`)), chromedp.WaitVisible(chromedp.ID("events")))
 
 	must("verify the trail", chromedp.Navigate(ts.URL+"/ui/clusters/prod/verify"), chromedp.WaitVisible(chromedp.ID("verdict")))
 	if v := text("#verdict"); !strings.Contains(v, "Intact") {

@@ -90,7 +90,7 @@ func New(opts Options) *Server {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{opts: opts, metrics: opts.Metrics, log: opts.Logger}
-	s.ui = ui.New(ui.Options{
+	uiOpts := ui.Options{
 		Store: s.currentStore,
 		Authenticate: func(ctx context.Context, st store.Store, token string) (store.Credential, error) {
 			return st.CredentialByTokenHash(ctx, HashToken(token))
@@ -99,7 +99,16 @@ func New(opts Options) *Server {
 			s.recordForbidden(r, st, c, reason, "")
 		},
 		Logger: opts.Logger,
-	})
+	}
+	if opts.Reports != nil {
+		uiOpts.LoadReport = opts.Reports.Load
+		uiOpts.RenderReport = func(rep *reports.Report, format string) ([]byte, error) {
+			body, _, err := s.render(rep, format)
+			return body, err
+		}
+		uiOpts.WriteDownload = WriteReportDownload
+	}
+	s.ui = ui.New(uiOpts)
 	if opts.Store != nil {
 		s.store.Store(&storeRef{opts.Store})
 		s.metrics.storeConnected.Set(1)

@@ -10,8 +10,10 @@ import (
 	"testing"
 
 	"github.com/bailiff/bailiff/pkg/audit/results"
+	"github.com/bailiff/bailiff/pkg/compliance"
 	"github.com/bailiff/bailiff/pkg/store"
 	"github.com/bailiff/bailiff/pkg/trail"
+	"github.com/bailiff/bailiff/reports"
 	"github.com/bailiff/bailiff/server/ui"
 )
 
@@ -190,5 +192,53 @@ func TestSignInRedirectsOnlyWithinThePages(t *testing.T) {
 		if code != http.StatusSeeOther || h.Get("Location") != "/ui/" {
 			t.Errorf("next=%q: %d to %q, want /ui/", next, code, h.Get("Location"))
 		}
+	}
+}
+
+func TestPagesShowCompliance(t *testing.T) {
+	keeper := testKeeper(t)
+	ts := newTestServer(t, Options{Reports: keeper})
+	seedUI(t, ts)
+	ctx := context.Background()
+	rec, _, err := keeper.Create(ctx, ts.store, reports.Request{Cluster: "prod", Framework: compliance.All})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := keeper.Create(ctx, ts.store, reports.Request{Fleet: true, Framework: compliance.All}); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, ts)
+	if code, _, _ := b.post("/ui/login", url.Values{"token": {ts.tokens["auditor"]}}); code != http.StatusSeeOther {
+		t.Fatalf("sign in: %d", code)
+	}
+	for _, p := range []struct {
+		path  string
+		shows []string
+	}{
+		{"/ui/", []string{`id="scores"`, "<th>cis</th>", "<th>gdpr</th>", "<strong>Fleet</strong>", `class="spark"`, "/ui/reports/" + rec.ID}},
+		{"/ui/clusters/prod", []string{`id="compliance"`, `id="latest-report"`, "not compliant since", `href="/ui/reports/` + rec.ID + `/download?format=pdf"`}},
+		{"/ui/reports/" + rec.ID, []string{"Compliance report", `id="summary"`, "CIS-5.7", `class="evidence" href="/ui/clusters/prod/objects/uid-web"`, "st-fail", "st-manual", "Signed by key"}},
+	} {
+		t.Run(p.path, func(t *testing.T) {
+			code, _, body := b.get(p.path)
+			if code != 200 {
+				t.Fatalf("%d:\n%s", code, body)
+			}
+			for _, want := range p.shows {
+				if !strings.Contains(body, want) {
+					t.Errorf("the page lacks %q", want)
+				}
+			}
+		})
+	}
+	code, h, body := b.get("/ui/reports/" + rec.ID + "/download?format=pdf")
+	if code != 200 || h.Get("Content-Type") != "application/pdf" || !strings.HasPrefix(body, "%PDF-") || !strings.HasPrefix(h.Get("Content-Disposition"), "attachment;") {
+		t.Errorf("download: %d %v", code, h)
+	}
+	if code, _, _ := b.get("/ui/reports/" + rec.ID + "/download?format=docx"); code != http.StatusBadRequest {
+		t.Errorf("an unknown format: %d", code)
+	}
+	if code, _, body := b.get("/ui/reports/nope"); code != http.StatusNotFound || !strings.Contains(body, "There is no report") {
+		t.Errorf("an unknown report: %d", code)
 	}
 }

@@ -22,8 +22,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bailiff/bailiff/pkg/compliance"
 	"github.com/bailiff/bailiff/pkg/store"
 	"github.com/bailiff/bailiff/pkg/trail"
+	"github.com/bailiff/bailiff/reports"
 )
 
 // CookieName holds the signed-in auditor's token.
@@ -38,8 +40,13 @@ type Options struct {
 	Authenticate func(ctx context.Context, st store.Store, token string) (store.Credential, error)
 	// Forbidden records a signed-in credential that may not read (a cluster's).
 	Forbidden func(r *http.Request, st store.Store, c store.Credential, reason string)
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// LoadReport reads a kept report, checking its signature; RenderReport renders
+	// it and WriteDownload sends the rendering as a file. Nil without reports.
+	LoadReport    func(ctx context.Context, st store.Store, id string) (*reports.Report, error)
+	RenderReport  func(rep *reports.Report, format string) ([]byte, error)
+	WriteDownload func(w http.ResponseWriter, rep *reports.Report, format string, body []byte)
+	Logger        *slog.Logger
+	Now           func() time.Time
 }
 
 // UI is the auditors' web pages.
@@ -62,7 +69,7 @@ func New(opts Options) *UI {
 		opts.Now = time.Now
 	}
 	u := &UI{opts: opts, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
-	for _, page := range []string{"login", "fleet", "cluster", "policy", "object", "verify", "error"} {
+	for _, page := range []string{"login", "fleet", "cluster", "policy", "object", "verify", "report", "error"} {
 		u.pages[page] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/"+page+".html"))
 	}
 	u.mux.HandleFunc("GET /ui/login", u.loginPage)
@@ -73,6 +80,8 @@ func New(opts Options) *UI {
 	u.mux.Handle("GET /ui/clusters/{cluster}/policies/{policy}", u.signedIn(u.policy))
 	u.mux.Handle("GET /ui/clusters/{cluster}/objects/{uid}", u.signedIn(u.object))
 	u.mux.Handle("GET /ui/clusters/{cluster}/verify", u.signedIn(u.verify))
+	u.mux.Handle("GET /ui/reports/{id}", u.signedIn(u.report))
+	u.mux.Handle("GET /ui/reports/{id}/download", u.signedIn(u.download))
 	u.mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		u.render(w, http.StatusNotFound, "error", pageError{Title: "Not found", Message: "There is no page " + r.URL.Path + "."})
 	})
@@ -245,8 +254,10 @@ func (u *UI) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 // fleetData is the fleet overview.
 type fleetData struct {
-	Clusters []store.ClusterInfo
-	Server   *store.ClusterInfo // the server's own chain
+	Clusters   []fleetRow
+	Frameworks []string // the columns: the frameworks of the clusters' latest reports
+	Fleet      complianceView
+	Server     *store.ClusterInfo // the server's own chain
 }
 
 func (u *UI) fleet(w http.ResponseWriter, r *http.Request, st store.Store, v *viewer) {
@@ -261,16 +272,33 @@ func (u *UI) fleet(w http.ResponseWriter, r *http.Request, st store.Store, v *vi
 			d.Server = &all[i]
 			continue
 		}
-		d.Clusters = append(d.Clusters, all[i])
+		cv, err := complianceOf(r.Context(), st, all[i].Name)
+		if err != nil {
+			u.fail(w, r, err)
+			return
+		}
+		for _, t := range cv.Trends {
+			if !slices.Contains(d.Frameworks, t.Framework) {
+				d.Frameworks = append(d.Frameworks, t.Framework)
+			}
+		}
+		d.Clusters = append(d.Clusters, fleetRow{ClusterInfo: all[i], Compliance: cv})
+	}
+	if d.Fleet, err = complianceOf(r.Context(), st, ""); err != nil {
+		u.fail(w, r, err)
+		return
 	}
 	u.render(w, http.StatusOK, "fleet", page{Title: "Fleet", Viewer: v, Data: d})
 }
 
 // clusterData is one cluster's page.
 type clusterData struct {
-	Info     store.ClusterInfo
-	Policies []store.PolicyFindings
-	Events   []store.Event // the most recent, newest first
+	Info       store.ClusterInfo
+	Compliance complianceView
+	Reports    []store.ReportRecord // the latest, newest first
+	Formats    []string
+	Policies   []store.PolicyFindings
+	Events     []store.Event // the most recent, newest first
 }
 
 // recentEvents is how many of a cluster's last events its page lists.
@@ -304,8 +332,18 @@ func (u *UI) cluster(w http.ResponseWriter, r *http.Request, st store.Store, v *
 	if !ok {
 		return
 	}
-	d := clusterData{Info: info}
+	d := clusterData{Info: info, Formats: reports.Formats}
 	var err error
+	if d.Compliance, err = complianceOf(r.Context(), st, info.Name); err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	reportsPage, err := st.Reports(r.Context(), store.ReportQuery{Cluster: &info.Name, Limit: 10})
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	d.Reports = reportsPage.Reports
 	if d.Policies, err = st.OpenFindingsByPolicy(r.Context(), info.Name); err != nil {
 		u.fail(w, r, err)
 		return
@@ -434,6 +472,23 @@ var funcs = template.FuncMap{
 		}
 		return strings.Join(ids, " ")
 	},
-	"itoa": func(n int64) string { return strconv.FormatInt(n, 10) },
-	"path": url.PathEscape,
+	"itoa":        func(n int64) string { return strconv.FormatInt(n, 10) },
+	"path":        url.PathEscape,
+	"score":       compliance.FormatScore,
+	"statusClass": statusClass,
+	"shortID":     shortID,
+	"date": func(t time.Time) string {
+		if t.IsZero() {
+			return "—"
+		}
+		return t.UTC().Format("2006-01-02")
+	},
+	"trendOf": func(v complianceView, fw string) *frameworkTrend {
+		for i := range v.Trends {
+			if v.Trends[i].Framework == fw {
+				return &v.Trends[i]
+			}
+		}
+		return nil
+	},
 }
