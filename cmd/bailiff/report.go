@@ -17,10 +17,25 @@ import (
 )
 
 func newReportCommand() *cobra.Command {
+	var d reportDownload
 	cmd := &cobra.Command{
 		Use:   "report",
-		Short: "Generate and verify signed compliance reports",
+		Short: "Download, generate and verify signed compliance reports",
+		Long: `With --server, report asks the Bailiff server to make a compliance report of a cluster (or
+the fleet) for a framework, signed with the server's key and kept there, and writes it in
+the format asked for; CSV, HTML and PDF get their detached signature in FILE.sig, and the
+server's public key is written to FILE.pub, so 'bailiff report verify' can check it.
+--id downloads a report the server already keeps (GET /api/v1/reports lists them).
+
+'report generate' makes a report straight from a store instead, and 'report verify'
+checks one.`,
+		Example: `  bailiff report --server https://bailiff.example.com --token-file auditor.token \
+      --cluster prod-eu --framework cis --format pdf -o cis.pdf
+  bailiff report verify cis.pdf --public-key cis.pdf.pub`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return d.run(cmd) },
 	}
+	d.register(cmd)
 	cmd.AddCommand(newReportGenerateCommand(), newReportVerifyCommand())
 	return cmd
 }

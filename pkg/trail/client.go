@@ -125,6 +125,24 @@ const maxResponse = 8 << 20
 // is sent as JSON and a 2xx answer decoded into out; any other answer is a
 // *StatusError carrying the server's reason.
 func (c *Client) Do(ctx context.Context, method, path string, query url.Values, body []byte, out any) error {
+	data, err := c.send(ctx, method, path, query, body, maxResponse)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("decode answer of %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// Download GETs a file from the server's API, such as a rendered report, reading
+// at most limit bytes of it (more is an error, never a truncated file).
+func (c *Client) Download(ctx context.Context, path string, query url.Values, limit int64) ([]byte, error) {
+	return c.send(ctx, http.MethodGet, path, query, nil, limit)
+}
+
+// send makes one call and returns a 2xx answer's body.
+func (c *Client) send(ctx context.Context, method, path string, query url.Values, body []byte, limit int64) ([]byte, error) {
 	u := c.base.JoinPath(path)
 	u.RawQuery = query.Encode()
 	var rd io.Reader
@@ -133,31 +151,30 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Accept", "application/json")
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return fmt.Errorf("read answer of %s %s: %w", method, u.Path, err)
+		return nil, fmt.Errorf("read answer of %s %s: %w", method, u.Path, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		var e ErrorResponse
 		if json.Unmarshal(data, &e) != nil || e.Error == "" {
-			e.Error = strings.TrimSpace(string(data))
+			e.Error = strings.TrimSpace(string(data[:min(len(data), 4096)]))
 		}
-		return &StatusError{StatusCode: resp.StatusCode, Message: e.Error}
+		return nil, &StatusError{StatusCode: resp.StatusCode, Message: e.Error}
 	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("decode answer of %s %s: %w", method, u.Path, err)
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("the answer of %s %s is larger than %d bytes", method, u.Path, limit)
 	}
-	return nil
+	return data, nil
 }
