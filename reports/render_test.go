@@ -253,7 +253,7 @@ func TestPDFRendersWithCoverSummaryAndControls(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"Summary", "85.7%", "CIS-5.2.7", "Minimize the admission of root containers", "Pod payments/debug-shell",
+		"Summary", "86.4%", "CIS-5.2.7", "Minimize the admission of root containers", "Pod payments/debug-shell",
 		"BLF-PSS-018: violates BLF-PSS-018", "#40 evt-f-root-1", "Guidance:", fmt.Sprintf("Page 2 of %d", pages),
 	} {
 		if !strings.Contains(text, want) {

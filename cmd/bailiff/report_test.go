@@ -129,7 +129,7 @@ func TestComplianceControls(t *testing.T) {
 	if code != 0 || stderr != "" {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
-	for _, want := range []string{"CIS-5.1.1", "BLF-RBAC-002", "CIS-5.1.7", "manual", "30 controls"} {
+	for _, want := range []string{"CIS-5.1.1", "BLF-RBAC-002", "CIS-5.1.7", "CIS-5.5.1", "manual", "31 controls"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("the table does not show %q", want)
 		}

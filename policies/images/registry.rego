@@ -12,7 +12,7 @@
 #   severity: high
 #   enforcement: deny
 #   kinds: [workloads]
-#   controls: [NSA-Supply-Chain, CIS-5.7.1]
+#   controls: [NSA-Supply-Chain, CIS-5.5.1]
 package bailiff.images.registry
 
 import data.bailiff.lib.k8s
