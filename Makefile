@@ -127,7 +127,7 @@ lint: $(BIN)/opa ## gofmt, go vet, opa fmt, opa check --strict
 	$(BIN)/opa check --strict policies/
 
 .PHONY: bench
-bench: bench-engine bench-images bench-store bench-webhook bench-webhook-trail bench-api bench-audit ## Every benchmark (results go in README.md)
+bench: bench-engine bench-images bench-store bench-webhook bench-webhook-trail bench-api bench-audit bench-reports bench-ui ## Every benchmark (results go in README.md)
 
 .PHONY: bench-engine
 bench-engine: $(BIN)/bailiff
@@ -177,6 +177,17 @@ bench-api: $(BIN)/bailiff control-plane
 .PHONY: bench-audit
 bench-audit: $(BIN)/bailiff control-plane
 	$(GO) run ./test/bench/audit -assets $(BIN) -bailiff $(BIN)/bailiff -n 10000
+
+# A compliance report of a cluster with 10,000 objects' findings and 100,000 trail
+# events (SQLite), generated, signed and rendered as JSON and PDF.
+.PHONY: bench-reports
+bench-reports:
+	$(GO) test -run '^$$' -bench 'ReportJSON|ReportPDF$$' -benchtime 3x -count=1 ./reports/
+
+# The auditors' pages over a year of daily reports of 50 clusters: p95 per page.
+.PHONY: bench-ui
+bench-ui:
+	$(GO) test -run '^$$' -bench UIPages -benchtime 200x -count=1 ./server/
 
 .PHONY: clean
 clean:

@@ -19,12 +19,12 @@ import (
 
 // browser is an HTTP client with cookies that does not follow redirects.
 type browser struct {
-	t      *testing.T
+	t      testing.TB
 	ts     *testServer
 	client *http.Client
 }
 
-func newBrowser(t *testing.T, ts *testServer) *browser {
+func newBrowser(t testing.TB, ts *testServer) *browser {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +63,7 @@ func (b *browser) post(path string, form url.Values) (int, http.Header, string) 
 }
 
 // seedUI gives cluster prod a trail and open findings from the auditor.
-func seedUI(t *testing.T, ts *testServer) {
+func seedUI(t testing.TB, ts *testServer) {
 	t.Helper()
 	if code, body := ts.ingest(t, "prod", trail.IngestRequest{Cluster: "prod", Events: events("prod", "adm", 5)}); code != 200 {
 		t.Fatalf("%d %s", code, body)
