@@ -18,6 +18,7 @@ import (
 
 	"github.com/bailiff/bailiff/pkg/config"
 	"github.com/bailiff/bailiff/pkg/input"
+	"github.com/bailiff/bailiff/pkg/policy/ireval"
 )
 
 // Set is one compiled, immutable policy set with its configuration. The engine swaps
@@ -53,7 +54,8 @@ type buildOptions struct {
 	runTests bool
 	// literal evaluates the policies as written: no constant folding, no combined
 	// violation rules (see compileForEval). Tests compare the two.
-	literal bool
+	literal   bool
+	evaluator Evaluator
 }
 
 // buildSet parses, checks, compiles and (optionally) tests a policy set. Every problem
@@ -115,7 +117,7 @@ func buildSet(ctx context.Context, opts buildOptions) (*Set, error) {
 		return nil, err
 	}
 	store := inmem.NewFromObjectWithOpts(map[string]any{"bailiff": map[string]any{"config": cfgValue}}, inmem.OptRoundTripOnWrite(false))
-	if err := set.prepare(ctx, compiler, policyModules, store, opts.literal); err != nil {
+	if err := set.prepare(ctx, compiler, policyModules, store, opts.literal, opts.evaluator); err != nil {
 		return nil, err
 	}
 	set.version = versionOf(mods, cfgValue)
@@ -227,9 +229,10 @@ func runTests(ctx context.Context, modules map[string]*ast.Module) error {
 // otherKind stands for every kind no policy names: only kinds: [*] policies match it.
 const otherKind = "\x00other"
 
-// prepare builds one prepared query per (kind, operation) for validation and mutation.
-// Unless literal, the policies are compiled for evaluation first (compileForEval).
-func (s *Set) prepare(ctx context.Context, checked *ast.Compiler, modules map[string]*ast.Module, store storage.Store, literal bool) error {
+// prepare builds one prepared query per (kind, operation) for validation and mutation,
+// for evaluator. Unless literal, the policies are compiled for evaluation first
+// (compileForEval).
+func (s *Set) prepare(ctx context.Context, checked *ast.Compiler, modules map[string]*ast.Module, store storage.Store, literal bool, evaluator Evaluator) error {
 	plans := s.queryPlans()
 	groups, groupOf := validatorGroups(plans)
 	compiler, paths, combined := checked, make([]string, len(groups)), make([][]bool, len(groups))
@@ -241,16 +244,21 @@ func (s *Set) prepare(ctx context.Context, checked *ast.Compiler, modules map[st
 	}
 	s.validate, s.mutate = map[queryKey]*query{}, map[queryKey]*query{}
 	s.otherValidate, s.otherMutate = map[string]*query{}, map[string]*query{}
+	var scope *ireval.Scope // the queries of a set share the IR's functions and data
+	if evaluator == IR {
+		ireval.Register()
+		scope = ireval.NewScope(store)
+	}
 	for i, pl := range plans {
 		validate, mutate := s.validate, s.mutate
 		if pl.key.kind == otherKind {
 			validate, mutate = map[queryKey]*query{}, map[queryKey]*query{}
 		}
 		g := groupOf[i]
-		if err := prepareQuery(ctx, compiler, store, pl.key, "violation", pl.validators, paths[g], combined[g], validate); err != nil {
+		if err := prepareQuery(ctx, scope, compiler, store, pl.key, "violation", pl.validators, paths[g], combined[g], validate); err != nil {
 			return err
 		}
-		if err := prepareQuery(ctx, compiler, store, pl.key, "patch", pl.mutators, "", nil, mutate); err != nil {
+		if err := prepareQuery(ctx, scope, compiler, store, pl.key, "patch", pl.mutators, "", nil, mutate); err != nil {
 			return err
 		}
 		if pl.key.kind == otherKind {
@@ -321,8 +329,9 @@ func validatorGroups(plans []queryPlan) (groups [][]string, groupOf []int) {
 
 // prepareQuery prepares the query evaluating one rule (violation or patch) of policies:
 // the combined rule at combinedPath for the policies combined[i] marks, and each other
-// policy's own rule.
-func prepareQuery(ctx context.Context, compiler *ast.Compiler, store storage.Store, key queryKey, rule string, policies []*Metadata, combinedPath string, combined []bool, into map[queryKey]*query) error {
+// policy's own rule. It is evaluated with the IR in scope, or with topdown when scope
+// is nil.
+func prepareQuery(ctx context.Context, scope *ireval.Scope, compiler *ast.Compiler, store storage.Store, key queryKey, rule string, policies []*Metadata, combinedPath string, combined []bool, into map[queryKey]*query) error {
 	if len(policies) == 0 {
 		return nil
 	}
@@ -338,11 +347,16 @@ func prepareQuery(ctx context.Context, compiler *ast.Compiler, store storage.Sto
 	if combinedPath != "" {
 		exprs = append(exprs, "combined = "+combinedPath)
 	}
-	prepared, err := rego.New(
+	options := []func(*rego.Rego){
 		rego.Query(strings.Join(exprs, "; ")),
 		rego.Compiler(compiler),
 		rego.Store(store),
-	).PrepareForEval(ctx)
+	}
+	if scope != nil {
+		options = append(options, rego.Target(ireval.Target))
+		ctx = scope.Context(ctx)
+	}
+	prepared, err := rego.New(options...).PrepareForEval(ctx)
 	if err != nil {
 		return fmt.Errorf("prepare %s query for %s %s: %w", rule, key.kind, key.operation, err)
 	}

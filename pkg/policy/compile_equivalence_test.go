@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bailiff/bailiff/pkg/config"
 	"github.com/bailiff/bailiff/pkg/input"
 )
 
@@ -19,30 +18,7 @@ import (
 // at, validation and mutation must give the same result, exemptions included.
 func TestCompiledForEvaluationMeansTheSame(t *testing.T) {
 	ctx := context.Background()
-	demo, err := config.Load("../../test/demo/config.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	strict, err := config.Parse("strict.yaml", []byte(`
-cluster: {name: strict, region: us-east-1}
-images: {allowedRegistries: [ghcr.io/acme/team, quay.io], requireDigest: true, maxSeverity: none, unscanned: allow}
-resources:
-  require: [requests.cpu, limits.memory, limits.nvidia.com/gpu, requests.ephemeral-storage]
-  defaults: {requests.cpu: 250m, limits.memory: 1Gi, limits.nvidia.com/gpu: "1"}
-  max: {requests.cpu: 1500m, limits.memory: 2G, limits.nvidia.com/gpu: "2"}
-placement: {dataClasses: {personal: {regions: [eu-west-1]}, public: {regions: [us-east-1]}}}
-rbac: {privilegedRoles: [cluster-admin], allowedSubjects: ["User:alice", "ops"]}
-podSecurity: {level: privileged}
-enforcement: {BLF-PSS-007: audit}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	def, err := config.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, cfg := range map[string]*config.Config{"default": def, "demo": demo, "strict": strict} {
+	for name, cfg := range testConfigs(t) {
 		t.Run(name, func(t *testing.T) {
 			set := func(literal bool) *Set {
 				s, err := buildSet(ctx, buildOptions{sources: []Source{Embedded()}, cfg: cfg, literal: literal})
