@@ -11,8 +11,11 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"go.yaml.in/yaml/v3"
 
@@ -65,12 +68,32 @@ func Decode(file string, r io.Reader) ([]Object, []error) {
 	if err != nil {
 		return nil, []error{&Error{File: file, Err: err}}
 	}
+	return decodeYAMLDocuments(file, docs)
+}
+
+// decodeYAMLDocuments decodes a stream's documents on every CPU (YAML parsing is
+// most of what reading a large manifest costs) and returns them in stream order.
+func decodeYAMLDocuments(file string, docs []document) ([]Object, []error) {
+	type decoded struct {
+		objs []Object
+		errs []error
+	}
+	out := make([]decoded, len(docs))
+	next := atomic.Int64{}
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(docs)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(docs); i = int(next.Add(1) - 1) {
+				out[i].objs, out[i].errs = decodeYAMLDocument(file, docs[i])
+			}
+		})
+	}
+	wg.Wait()
 	var objs []Object
 	var errs []error
-	for _, doc := range docs {
-		o, err := decodeYAMLDocument(file, doc)
-		objs = append(objs, o...)
-		errs = append(errs, err...)
+	for _, d := range out {
+		objs = append(objs, d.objs...)
+		errs = append(errs, d.errs...)
 	}
 	return objs, errs
 }
