@@ -3,6 +3,8 @@ package policy
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -362,5 +364,42 @@ func TestFailedReloadKeepsTheRunningSet(t *testing.T) {
 	res, _ = e.Evaluate(context.Background(), objectInput(t, pod("a", nil), "CREATE"))
 	if res.Denied() {
 		t.Error("the reloaded configuration applies to the next evaluation")
+	}
+}
+
+// A ConfigMap mounted as the policy directory, laid out as the kubelet lays it out:
+// the files in a timestamped directory, "..data" linking to it, and links to
+// "..data/<file>" beside. The policy is loaded once, not once per path.
+func TestPolicyDirectoryMountedFromAConfigMap(t *testing.T) {
+	dir := t.TempDir()
+	stamp := "..2026_11_24_06_00_00.123456789"
+	if err := os.Mkdir(filepath.Join(dir, stamp), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{"team.rego": labelPolicy, "team_test.rego": labelPolicyTest} {
+		if err := os.WriteFile(filepath.Join(dir, stamp, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(stamp, filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"team.rego", "team_test.rego"} {
+		if err := os.Symlink(filepath.Join("..data", name), filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, err := New(context.Background(), Options{Sources: []Source{Embedded(), Dir(dir)}})
+	if err != nil {
+		t.Fatalf("the mounted directory: %v", err)
+	}
+	n := 0
+	for _, p := range e.Set().Policies() {
+		if p.ID == "TST-001" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("TST-001 loaded %d times, want once", n)
 	}
 }

@@ -70,6 +70,15 @@ func readModules(sources []Source) ([]module, error) {
 			if err != nil {
 				return err
 			}
+			// A Kubernetes ConfigMap or Secret volume holds its files twice: in a
+			// timestamped "..2026_…" directory and as links to it beside. Names
+			// starting with ".." are that machinery, never policies.
+			if p != "." && strings.HasPrefix(d.Name(), "..") {
+				if d.IsDir() {
+					return fs.SkipDir
+				}
+				return nil
+			}
 			if d.IsDir() || path.Ext(p) != ".rego" {
 				return nil
 			}
