@@ -177,6 +177,9 @@ func run(ctx context.Context, f flags) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", f.addr, err)
 	}
+	if certDir != "" {
+		registry.MustRegister(serve.NewCertificateCollector(l.Addr()))
+	}
 	logger.Info("vulnerability database", "status", db.Status(), "dir", filepath.Clean(f.dbDir), "mounted", f.dbMounted)
 
 	g, ctx := errgroup.WithContext(ctx)

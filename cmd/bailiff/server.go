@@ -11,8 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/bailiff/bailiff/pkg/serve"
 	"github.com/bailiff/bailiff/pkg/store"
@@ -68,6 +70,8 @@ store cannot be reached the server keeps retrying, says why in its log, and is n
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			logger := newLogger(logFormat)
+			// The certificate watcher logs its reloads through controller-runtime's logger.
+			ctrllog.SetLogger(logr.FromSlogHandler(logger.Handler()))
 			if selfSigned && insecureHTTP {
 				return &exitError{code: exitUsage, err: errors.New("--tls-self-signed and --insecure-http exclude each other")}
 			}
@@ -77,8 +81,8 @@ store cannot be reached the server keeps retrying, says why in its log, and is n
 				if err != nil {
 					return &exitError{code: exitUsage, err: err}
 				}
-				if len(t) < 32 {
-					return &exitError{code: exitUsage, err: fmt.Errorf("the admin token in %s has %d characters; use at least 32 random ones (openssl rand -base64 32)", adminTokenFile, len(t))}
+				if len(t) < minTokenLength {
+					return &exitError{code: exitUsage, err: fmt.Errorf("the admin token in %s has %d characters; use at least %d random ones (openssl rand -base64 32)", adminTokenFile, len(t), minTokenLength)}
 				}
 				adminToken = t
 			}
@@ -88,17 +92,22 @@ store cannot be reached the server keeps retrying, says why in its log, and is n
 				}
 				logger.Info("generated a self-signed CA and serving certificate", "certDir", certDir, "ca", filepath.Join(certDir, serve.CAFile))
 			}
-			srv := server.New(server.Options{
-				Open:       func(ctx context.Context) (store.Store, error) { return store.Open(ctx, storeDSN) },
-				StoreName:  redactDSN(storeDSN),
-				AdminToken: adminToken,
-				Logger:     logger,
-			})
-			defer srv.Close()
 			l, err := net.Listen("tcp", addr)
 			if err != nil {
 				return fmt.Errorf("listen on %s: %w", addr, err)
 			}
+			metrics := server.NewMetrics()
+			if !insecureHTTP {
+				metrics.Registry.MustRegister(serve.NewCertificateCollector(l.Addr()))
+			}
+			srv := server.New(server.Options{
+				Open:       func(ctx context.Context) (store.Store, error) { return store.Open(ctx, storeDSN) },
+				StoreName:  redactDSN(storeDSN),
+				AdminToken: adminToken,
+				Metrics:    metrics,
+				Logger:     logger,
+			})
+			defer srv.Close()
 			g, gctx := errgroup.WithContext(ctx)
 			g.Go(func() error { return srv.Connect(gctx) })
 			g.Go(func() error {
@@ -134,8 +143,9 @@ func newServerTokenCommand() *cobra.Command {
 
 func newServerTokenCreateCommand() *cobra.Command {
 	var (
-		req      server.CredentialRequest
-		storeDSN string
+		req       server.CredentialRequest
+		storeDSN  string
+		tokenFile string
 	)
 	cmd := &cobra.Command{
 		Use:   "create",
@@ -143,18 +153,42 @@ func newServerTokenCreateCommand() *cobra.Command {
 		Long: `Create stores a credential and prints its new token on standard output, the only time it
 is ever shown; the store keeps only its SHA-256. Roles: cluster (writes the events of --cluster),
 auditor (reads everything), admin (everything, including credentials). Creating a credential
-whose name exists replaces it, which rotates its token.`,
-		Example: `  TOKEN=$(bailiff server token create --name prod-eu --role cluster --cluster prod-eu --store sqlite:///var/lib/bailiff/bailiff.db)`,
-		Args:    cobra.NoArgs,
+whose name exists replaces it, which rotates its token.
+
+With --token-file the credential gets the token in that file (surrounding whitespace removed,
+at least 32 characters) instead of a new one, and nothing is printed on standard output: a
+token generated elsewhere (a Helm chart, a secret manager) then works without copying it.`,
+		Example: `  TOKEN=$(bailiff server token create --name prod-eu --role cluster --cluster prod-eu --store sqlite:///var/lib/bailiff/bailiff.db)
+  bailiff server token create --name prod-eu --role cluster --cluster prod-eu --token-file /etc/bailiff/cluster-token/token`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := server.ValidateCredential(req); err != nil {
 				return &exitError{code: exitUsage, err: err}
+			}
+			var given string
+			if tokenFile != "" {
+				t, err := readToken(tokenFile)
+				if err != nil {
+					return &exitError{code: exitUsage, err: fmt.Errorf("--token-file: %w", err)}
+				}
+				if len(t) < minTokenLength {
+					return &exitError{code: exitUsage, err: fmt.Errorf("the token in %s has %d characters; use at least %d random ones (openssl rand -base64 32)", tokenFile, len(t), minTokenLength)}
+				}
+				given = t
 			}
 			st, err := store.Open(cmd.Context(), storeDSN)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
+			if given != "" {
+				if err := installCredential(cmd.Context(), st, req, given, cliUser()); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "created %s credential %q%s in %s with the token in %s\n",
+					req.Role, req.Name, clusterNote(req.Cluster), redactDSN(storeDSN), tokenFile)
+				return nil
+			}
 			token, err := server.CreateCredential(cmd.Context(), st, req, cliUser())
 			if err != nil {
 				return err
@@ -170,9 +204,29 @@ whose name exists replaces it, which rotates its token.`,
 	f.StringVar(&req.Role, "role", "", "cluster, auditor or admin (required)")
 	f.StringVar(&req.Cluster, "cluster", "", "the cluster a cluster credential writes for")
 	f.StringVar(&storeDSN, "store", defaultStore(), storeFlagHelp)
+	f.StringVar(&tokenFile, "token-file", "", "file holding the token to install (at least 32 characters) instead of generating one; nothing is printed")
 	cmd.MarkFlagRequired("name")
 	cmd.MarkFlagRequired("role")
 	return cmd
+}
+
+// minTokenLength is the shortest token accepted from a file: 32 characters of a random
+// encoding carry enough entropy that the store's plain SHA-256 cannot be guessed back.
+const minTokenLength = 32
+
+// installCredential stores a credential with a token chosen by the caller. It goes
+// through server.CreateCredential, so the server's trail records the creation exactly as
+// for a generated token, then replaces the generated token's hash with the given one's;
+// the generated token is never shown, and is valid only between the two writes.
+func installCredential(ctx context.Context, st store.Store, req server.CredentialRequest, token, by string) error {
+	if _, err := server.CreateCredential(ctx, st, req, by); err != nil {
+		return err
+	}
+	c := store.Credential{Name: req.Name, Role: req.Role, Cluster: req.Cluster, TokenHash: server.HashToken(token), CreatedAt: time.Now().UTC()}
+	if err := st.PutCredential(ctx, c); err != nil {
+		return fmt.Errorf("store credential %s: %w", req.Name, err)
+	}
+	return nil
 }
 
 func newServerTokenDeleteCommand() *cobra.Command {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,16 +11,19 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/bailiff/bailiff/pkg/images"
 	"github.com/bailiff/bailiff/pkg/serve"
 	"github.com/bailiff/bailiff/pkg/trail"
+	"github.com/bailiff/bailiff/pkg/webhooktls"
 	"github.com/bailiff/bailiff/webhook"
 )
 
@@ -41,6 +45,7 @@ func newWebhookCommand() *cobra.Command {
 		pullSecrets        bool
 		scanner            scannerFlags
 		trailFlags         trailEmitterFlags
+		selfManaged        selfManagedTLSFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "webhook",
@@ -56,10 +61,15 @@ then delivered to the Bailiff server. Recording never delays or fails admission.
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			logger := newLogger(logFormat)
+			// The certificate watcher logs its reloads through controller-runtime's logger.
+			ctrllog.SetLogger(logr.FromSlogHandler(logger.Handler()))
 			for _, fp := range []string{validateFailure, mutateFailure} {
 				if fp != string(webhook.Fail) && fp != string(webhook.Ignore) {
 					return &exitError{code: exitUsage, err: fmt.Errorf("failure policy %q must be Fail or Ignore", fp)}
 				}
+			}
+			if err := selfManaged.validate(selfSigned, noCluster); err != nil {
+				return &exitError{code: exitUsage, err: err}
 			}
 			if selfSigned {
 				if _, err := serve.SelfSigned(certDir, tlsHosts, 365*24*time.Hour); err != nil {
@@ -75,16 +85,21 @@ then delivered to the Bailiff server. Recording never delays or fails admission.
 			reloader := webhook.NewReloader(engine, pf.files(), metrics, logger)
 			var clusterCache *webhook.ClusterCache
 			var keychains webhook.Keychains
+			var client kubernetes.Interface
+			var namespace string
 			if !noCluster {
-				cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+				loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
 					&clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig, Precedence: clientcmd.NewDefaultClientConfigLoadingRules().Precedence},
-					&clientcmd.ConfigOverrides{}).ClientConfig()
+					&clientcmd.ConfigOverrides{})
+				cfg, err := loader.ClientConfig()
 				if err != nil {
 					return fmt.Errorf("connect to the API server for the namespace and storage class caches (or run with --no-cluster): %w", err)
 				}
-				client, err := kubernetes.NewForConfig(cfg)
-				if err != nil {
+				if client, err = kubernetes.NewForConfig(cfg); err != nil {
 					return err
+				}
+				if namespace = os.Getenv("POD_NAMESPACE"); namespace == "" {
+					namespace, _, _ = loader.Namespace()
 				}
 				clusterCache = webhook.NewClusterCache(client, 10*time.Minute)
 				if pullSecrets {
@@ -133,11 +148,37 @@ then delivered to the Bailiff server. Recording never delays or fails admission.
 			})
 			// Runs once the server has drained: the last decisions go to the emitter.
 			defer closeWithin(logger, "admission decisions lost at shutdown", handler.Close)
-			server, err := webhook.Listen(webhook.ServerOptions{
+			// With self-managed TLS the certificate must be in --cert-dir before the port
+			// opens: until then a caller is refused at once rather than left hanging.
+			var tlsManager *webhooktls.Manager
+			var server *webhook.Server
+			if selfManaged.enabled {
+				served := func(ctx context.Context) (*x509.Certificate, error) {
+					return serve.ServedCertificate(ctx, server.Addr())
+				}
+				tlsManager, err = selfManaged.manager(client, namespace, tlsHosts, certDir, served, logger)
+				if err != nil {
+					return &exitError{code: exitUsage, err: err}
+				}
+				initCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+				err = tlsManager.Init(initCtx)
+				cancel()
+				if err != nil {
+					return err
+				}
+			}
+			server, err = webhook.Listen(webhook.ServerOptions{
 				Addr: addr, CertDir: certDir, Handler: handler, Logger: logger,
 				Ready: func() (bool, string) {
 					if clusterCache != nil && !clusterCache.Synced() {
 						return false, "namespace and storage class caches not synced yet"
+					}
+					if tlsManager != nil {
+						ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+						defer cancel()
+						if ok, why := tlsManager.Ready(ctx); !ok {
+							return false, why
+						}
 					}
 					return true, reloader.Status()
 				},
@@ -145,7 +186,11 @@ then delivered to the Bailiff server. Recording never delays or fails admission.
 			if err != nil {
 				return err
 			}
+			metrics.Registry.MustRegister(serve.NewCertificateCollector(server.Addr()))
 			g, ctx := errgroup.WithContext(ctx)
+			if tlsManager != nil {
+				g.Go(func() error { return tlsManager.Run(ctx) })
+			}
 			if clusterCache != nil {
 				g.Go(func() error { return clusterCache.Start(ctx) })
 			}
@@ -170,7 +215,7 @@ then delivered to the Bailiff server. Recording never delays or fails admission.
 	f.StringVar(&addr, "addr", ":8443", "address to serve HTTPS on")
 	f.StringVar(&certDir, "cert-dir", "/etc/bailiff/tls", "directory holding tls.crt and tls.key (reloaded when they change)")
 	f.BoolVar(&selfSigned, "tls-self-signed", false, "generate a CA and serving certificate into --cert-dir (the CA is written as ca.crt)")
-	f.StringSliceVar(&tlsHosts, "tls-host", []string{"localhost", "127.0.0.1"}, "DNS names and IPs the self-signed certificate covers")
+	f.StringSliceVar(&tlsHosts, "tls-host", []string{"localhost", "127.0.0.1"}, "DNS names and IPs the self-signed or self-managed certificate covers; the first is the name the API server calls")
 	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig for the namespace and storage class caches (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
 	f.BoolVar(&noCluster, "no-cluster", false, "run without an API server: no namespace or storage class context (for benchmarks and local tests)")
 	f.StringSliceVar(&exemptNamespaces, "exempt-namespaces", defaultExemptNamespaces(), "namespaces allowed without evaluation")
@@ -180,9 +225,62 @@ then delivered to the Bailiff server. Recording never delays or fails admission.
 	f.StringVar(&logFormat, "log-format", "json", "log format: json or text")
 	f.BoolVar(&pullSecrets, "pull-secrets", false, "resolve digests with each workload's imagePullSecrets and its service account's (needs get on secrets and serviceaccounts)")
 	f.StringSliceVar(&insecureRegistries, "insecure-registries", nil, "registry hosts reached over plain HTTP when resolving image digests (local mirrors only)")
+	selfManaged.register(cmd)
 	scanner.register(cmd)
 	trailFlags.register(cmd)
 	return cmd
+}
+
+// selfManagedTLSFlags configure --tls-self-managed: the webhook's own CA, kept in a
+// Secret shared by the replicas and published in the webhook configurations' caBundle.
+type selfManagedTLSFlags struct {
+	enabled                  bool
+	secret                   string
+	caValidity, certValidity time.Duration
+	validating, mutating     string
+}
+
+func (s *selfManagedTLSFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.BoolVar(&s.enabled, "tls-self-managed", false, "create a CA and serving certificate, keep them in --tls-secret (shared by every replica), write them into --cert-dir, renew and rotate them, and keep the caBundle of the webhook configurations up to date")
+	f.StringVar(&s.secret, "tls-secret", "", "with --tls-self-managed: the Secret in $POD_NAMESPACE holding the CA and serving certificate (it must exist; it may be empty)")
+	f.DurationVar(&s.caValidity, "tls-ca-validity", 87600*time.Hour, "with --tls-self-managed: lifetime of the CA; a new one is published beside it two thirds into its life")
+	f.DurationVar(&s.certValidity, "tls-cert-validity", 2160*time.Hour, "with --tls-self-managed: lifetime of the serving certificate; renewed two thirds into its life")
+	f.StringVar(&s.validating, "validating-webhook-configuration", "", "with --tls-self-managed: the ValidatingWebhookConfiguration whose caBundle the webhook keeps")
+	f.StringVar(&s.mutating, "mutating-webhook-configuration", "", "with --tls-self-managed: the MutatingWebhookConfiguration whose caBundle the webhook keeps")
+}
+
+func (s *selfManagedTLSFlags) validate(selfSigned, noCluster bool) error {
+	if !s.enabled {
+		if s.secret != "" || s.validating != "" || s.mutating != "" {
+			return errors.New("--tls-secret, --validating-webhook-configuration and --mutating-webhook-configuration need --tls-self-managed")
+		}
+		return nil
+	}
+	switch {
+	case selfSigned:
+		return errors.New("--tls-self-signed and --tls-self-managed exclude each other")
+	case noCluster:
+		return errors.New("--tls-self-managed keeps its CA in a Secret and needs the API server: drop --no-cluster")
+	case s.secret == "":
+		return errors.New("--tls-self-managed needs --tls-secret, the Secret that holds the CA")
+	case s.validating == "" && s.mutating == "":
+		return errors.New("--tls-self-managed needs --validating-webhook-configuration or --mutating-webhook-configuration, whose caBundle it keeps")
+	}
+	return nil
+}
+
+func (s *selfManagedTLSFlags) manager(client kubernetes.Interface, namespace string, hosts []string, certDir string,
+	served func(context.Context) (*x509.Certificate, error), logger *slog.Logger) (*webhooktls.Manager, error) {
+	if namespace == "" {
+		return nil, errors.New("--tls-self-managed needs the namespace of --tls-secret: set $POD_NAMESPACE")
+	}
+	return webhooktls.New(webhooktls.Options{
+		Client: client, Namespace: namespace, SecretName: s.secret,
+		ValidatingWebhookConfiguration: s.validating, MutatingWebhookConfiguration: s.mutating,
+		Hosts: hosts, CAValidity: s.caValidity, CertValidity: s.certValidity, CertDir: certDir,
+		Served: served, Logger: logger,
+	})
 }
 
 // trailEmitterFlags say where a cluster component sends its audit trail.

@@ -927,11 +927,7 @@ func TestBailiffScanFindsNothingToDeny(t *testing.T) {
 
 // assumedFlags are flags the chart passes that the binaries do not have yet (see the
 // chart README, "What the chart assumes of the binaries"), by command.
-var assumedFlags = map[string][]string{
-	"webhook": {"--tls-self-managed", "--tls-secret", "--tls-ca-validity", "--tls-cert-validity",
-		"--validating-webhook-configuration", "--mutating-webhook-configuration"},
-	"server token create": {"--token-file"},
-}
+var assumedFlags = map[string][]string{}
 
 // TestEveryFlagTheChartPassesExists runs each command's --help and checks the chart
 // passes only flags it has, or ones the README lists as assumed.
