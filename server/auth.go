@@ -42,22 +42,36 @@ var Roles = []string{store.RoleCluster, store.RoleAuditor, store.RoleAdmin}
 // which rotates its token), records who did it in the server's trail, and
 // returns the token: the only time it is ever shown.
 func CreateCredential(ctx context.Context, st store.Store, req CredentialRequest, by string) (string, error) {
-	if err := ValidateCredential(req); err != nil {
+	token := NewToken()
+	if err := InstallCredential(ctx, st, req, token, by); err != nil {
 		return "", err
 	}
-	token := NewToken()
+	return token, nil
+}
+
+// MinTokenLength is the shortest token InstallCredential accepts: 32 characters of a
+// random encoding carry enough entropy that the stored plain SHA-256 cannot be guessed back.
+const MinTokenLength = 32
+
+// InstallCredential stores a credential whose token the caller chose (a Helm chart's
+// generated Secret, a secret manager's), replacing one of the same name, and records
+// who did it in the server's trail, as CreateCredential does.
+func InstallCredential(ctx context.Context, st store.Store, req CredentialRequest, token, by string) error {
+	if err := ValidateCredential(req); err != nil {
+		return err
+	}
+	if len(token) < MinTokenLength {
+		return fmt.Errorf("the token has %d characters; use at least %d random ones", len(token), MinTokenLength)
+	}
 	c := store.Credential{Name: req.Name, Role: req.Role, Cluster: req.Cluster, TokenHash: HashToken(token), CreatedAt: time.Now().UTC()}
 	if err := st.PutCredential(ctx, c); err != nil {
-		return "", fmt.Errorf("store credential %s: %w", req.Name, err)
+		return fmt.Errorf("store credential %s: %w", req.Name, err)
 	}
 	details := map[string]any{"credential": req.Name, "role": req.Role}
 	if req.Cluster != "" {
 		details["cluster"] = req.Cluster
 	}
-	if err := recordServerEvent(ctx, st, "credential_created", by, details); err != nil {
-		return "", err
-	}
-	return token, nil
+	return recordServerEvent(ctx, st, "credential_created", by, details)
 }
 
 // DeleteCredential removes a credential (store.ErrNotFound if there is none)

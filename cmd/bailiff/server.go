@@ -182,7 +182,7 @@ token generated elsewhere (a Helm chart, a secret manager) then works without co
 			}
 			defer st.Close()
 			if given != "" {
-				if err := installCredential(cmd.Context(), st, req, given, cliUser()); err != nil {
+				if err := server.InstallCredential(cmd.Context(), st, req, given, cliUser()); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "created %s credential %q%s in %s with the token in %s\n",
@@ -210,24 +210,8 @@ token generated elsewhere (a Helm chart, a secret manager) then works without co
 	return cmd
 }
 
-// minTokenLength is the shortest token accepted from a file: 32 characters of a random
-// encoding carry enough entropy that the store's plain SHA-256 cannot be guessed back.
-const minTokenLength = 32
-
-// installCredential stores a credential with a token chosen by the caller. It goes
-// through server.CreateCredential, so the server's trail records the creation exactly as
-// for a generated token, then replaces the generated token's hash with the given one's;
-// the generated token is never shown, and is valid only between the two writes.
-func installCredential(ctx context.Context, st store.Store, req server.CredentialRequest, token, by string) error {
-	if _, err := server.CreateCredential(ctx, st, req, by); err != nil {
-		return err
-	}
-	c := store.Credential{Name: req.Name, Role: req.Role, Cluster: req.Cluster, TokenHash: server.HashToken(token), CreatedAt: time.Now().UTC()}
-	if err := st.PutCredential(ctx, c); err != nil {
-		return fmt.Errorf("store credential %s: %w", req.Name, err)
-	}
-	return nil
-}
+// minTokenLength is the shortest token accepted from a file.
+const minTokenLength = server.MinTokenLength
 
 func newServerTokenDeleteCommand() *cobra.Command {
 	var name, storeDSN string
