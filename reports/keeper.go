@@ -94,7 +94,8 @@ func (k *Keeper) Load(ctx context.Context, st store.Store, id string) (*Report, 
 type Scheduled struct {
 	// Every is how old a cluster's newest scheduled report may grow; default 24h.
 	Every time.Duration
-	// Check is how often the schedule looks; default Every/24, at least 1m.
+	// Check is how often the schedule looks; default Every/288 (5m for daily
+	// reports), at least 1m, so a new cluster's first report comes soon.
 	Check time.Duration
 	// Framework of the scheduled reports; default every framework.
 	Framework string
@@ -109,23 +110,22 @@ func (k *Keeper) Schedule(ctx context.Context, storeOf func() store.Store, s Sch
 		s.Every = 24 * time.Hour
 	}
 	if s.Check <= 0 {
-		s.Check = max(time.Minute, s.Every/24)
+		s.Check = max(time.Minute, s.Every/288)
 	}
 	if s.Framework == "" {
 		s.Framework = compliance.All
 	}
-	ticker := time.NewTicker(s.Check)
-	defer ticker.Stop()
 	for {
-		if st := storeOf(); st != nil {
-			if err := k.scheduleOnce(ctx, st, s); err != nil && ctx.Err() == nil {
-				k.logger().Error("scheduled reports", "err", err)
-			}
+		wait := s.Check
+		if st := storeOf(); st == nil {
+			wait = min(s.Check, 2*time.Second) // not connected yet: look again soon
+		} else if err := k.scheduleOnce(ctx, st, s); err != nil && ctx.Err() == nil {
+			k.logger().Error("scheduled reports", "err", err)
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-ticker.C:
+		case <-time.After(wait):
 		}
 	}
 }

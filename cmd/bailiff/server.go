@@ -18,6 +18,7 @@ import (
 
 	"github.com/bailiff/bailiff/pkg/serve"
 	"github.com/bailiff/bailiff/pkg/store"
+	"github.com/bailiff/bailiff/reports"
 	"github.com/bailiff/bailiff/server"
 )
 
@@ -55,6 +56,7 @@ func newServerCommand() *cobra.Command {
 		insecureHTTP   bool
 		adminTokenFile string
 		logFormat      string
+		rf             serverReportFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -64,8 +66,13 @@ func newServerCommand() *cobra.Command {
 /healthz, /readyz and /metrics. Every call needs a bearer token: create the first one with
 "bailiff server token create" or --admin-token-file.
 
-The server keeps no state of its own: several replicas may share one PostgreSQL store. If the
-store cannot be reached the server keeps retrying, says why in its log, and is not ready.`,
+It makes compliance reports (POST /api/v1/reports, and every --report-interval for every
+cluster and the fleet), signs them with --report-key and keeps them; auditors browse them,
+with the trail and findings behind them, at /ui/ after signing in with their token.
+
+The server keeps no state of its own: several replicas may share one PostgreSQL store (and
+one report key). If the store cannot be reached the server keeps retrying, says why in its
+log, and is not ready.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -100,16 +107,28 @@ store cannot be reached the server keeps retrying, says why in its log, and is n
 			if !insecureHTTP {
 				metrics.Registry.MustRegister(serve.NewCertificateCollector(l.Addr()))
 			}
+			keeper, err := rf.keeper(ctx, storeDSN, logger)
+			if err != nil {
+				l.Close()
+				return err
+			}
 			srv := server.New(server.Options{
 				Open:       func(ctx context.Context) (store.Store, error) { return store.Open(ctx, storeDSN) },
 				StoreName:  redactDSN(storeDSN),
 				AdminToken: adminToken,
+				Reports:    keeper,
 				Metrics:    metrics,
 				Logger:     logger,
 			})
 			defer srv.Close()
 			g, gctx := errgroup.WithContext(ctx)
 			g.Go(func() error { return srv.Connect(gctx) })
+			if keeper != nil && rf.interval > 0 {
+				g.Go(func() error {
+					srv.StartReports(gctx, reports.Scheduled{Every: rf.interval})
+					return nil
+				})
+			}
 			g.Go(func() error {
 				return srv.Serve(gctx, l, server.ServeOptions{CertDir: certDir, InsecureHTTP: insecureHTTP})
 			})
@@ -128,6 +147,7 @@ store cannot be reached the server keeps retrying, says why in its log, and is n
 	f.BoolVar(&insecureHTTP, "insecure-http", false, "serve plain HTTP instead of HTTPS, for local demos only: tokens cross the network in the clear")
 	f.StringVar(&adminTokenFile, "admin-token-file", "", `file holding a token to install as the "admin" credential at start (e.g. a mounted Secret)`)
 	f.StringVar(&logFormat, "log-format", "json", "log format: json or text")
+	rf.register(cmd)
 	cmd.AddCommand(newServerTokenCommand())
 	return cmd
 }

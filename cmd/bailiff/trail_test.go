@@ -288,6 +288,20 @@ func TestServerCommandServesUntilStopped(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("ingest with the admin token: %d", resp.StatusCode)
 	}
+	// Reports: the signing key was made beside the SQLite store, and a report of the
+	// cluster can be asked for.
+	if _, err := os.Stat(filepath.Join(dir, "report.key.pub")); err != nil {
+		t.Errorf("no report signing key beside the store: %v", err)
+	}
+	req, _ = http.NewRequest(http.MethodPost, "https://"+addr+"/api/v1/reports", strings.NewReader(`{"cluster": "prod", "framework": "cis"}`))
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	if resp, err = client.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Errorf("a report of prod: %d", resp.StatusCode)
+	}
 	cancel()
 	if code := <-exited; code != 0 {
 		t.Fatalf("exit %d:\n%s", code, stderr.String())
