@@ -45,7 +45,7 @@ demo: $(BIN)/bailiff control-plane ## Scan test/examples/ offline, then run them
 	@status=0; $(BIN)/bailiff scan -f test/examples/ --config $(CONFIG) || status=$$?; \
 	  if [ $$status -gt 1 ]; then exit $$status; fi
 	@echo
-	@echo "== 2. Live: kube-apiserver + etcd with bailiff webhook registered; kubectl apply of every example"
+	@echo "== 2. Live: kube-apiserver + etcd with objects from before Bailiff; bailiff server, webhook (recording the trail) and auditor; kubectl apply of every example"
 	@$(MAKE) --no-print-directory demo-down >/dev/null 2>&1 || true
 	@mkdir -p $(DEMO_DIR) && rm -f $(DEMO_DIR)/ready
 	$(GO) build -o $(BIN)/demo-cluster ./test/demo/cluster

@@ -137,8 +137,13 @@ func run(ctx context.Context, o options) error {
 	if err := trailReport(ctx, &report, srv, cluster, preexisting); err != nil {
 		return err
 	}
+	fmt.Fprintf(&report, "\n== 4. Compliance reports of %s, made, signed and kept by bailiff server\n", cluster)
+	if err := complianceReports(ctx, &report, o, srv, cluster); err != nil {
+		return err
+	}
 	fmt.Fprintf(&report, `
-Everything keeps running. Try it:
+Everything keeps running. Auditors' pages: %s/ui/ (sign in with the token in %s; the CA is %s).
+Try it:
   export KUBECONFIG=%s
   %s apply -f test/examples/20-unapproved-image.yaml
   %s get deployment checkout -n shop -o jsonpath='{.metadata.annotations}'
@@ -148,7 +153,8 @@ Everything keeps running. Try it:
   %s trail verify --server %s --token-file %s --ca-file %s
 Logs: %s, %s, %s
 Stop it with: make demo-down
-`, c.Kubeconfig, c.KubectlPath(), c.KubectlPath(), c.KubectlPath(),
+`, srv.url, srv.auditorToken, srv.caFile,
+		c.Kubeconfig, c.KubectlPath(), c.KubectlPath(), c.KubectlPath(),
 		srv.caFile, srv.auditorToken, srv.url, srv.caFile, srv.auditorToken, srv.url,
 		o.bailiff, srv.url, srv.auditorToken, srv.caFile,
 		srv.log, webhook.log, auditor.log)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -283,4 +284,49 @@ func clusterName(configFile string) (string, error) {
 		return "", err
 	}
 	return cfg.Cluster.Name, nil
+}
+
+// complianceReports asks the server for a report of the cluster (every framework), as
+// an auditor would, then downloads it with bailiff report --server as PDF and HTML (with
+// detached signatures and the server's public key) and checks each with bailiff report
+// verify.
+func complianceReports(ctx context.Context, w io.Writer, o options, s *demoServer, cluster string) error {
+	dir := filepath.Join(o.dir, "reports")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	body, _ := json.Marshal(server.ReportRequest{Cluster: cluster, Framework: "all"})
+	var rec store.ReportRecord
+	if err := s.client.Do(ctx, http.MethodPost, server.ReportsPath, nil, body, &rec); err != nil {
+		return fmt.Errorf("make the report: %w", err)
+	}
+	var summary []struct {
+		Framework string   `json:"framework"`
+		Score     *float64 `json:"score"`
+	}
+	if err := json.Unmarshal(rec.Summary, &summary); err != nil {
+		return fmt.Errorf("read the report's summary: %w", err)
+	}
+	fmt.Fprintf(w, "Report %s, trail verified: %v\n", rec.ID, rec.TrailOK)
+	for _, f := range summary {
+		score := "n/a"
+		if f.Score != nil {
+			score = fmt.Sprintf("%.1f%%", *f.Score)
+		}
+		fmt.Fprintf(w, "  %-5s %s\n", f.Framework, score)
+	}
+	for _, format := range []string{"pdf", "html"} {
+		file := filepath.Join(dir, cluster+"."+format)
+		args := []string{"report", "--server", s.url, "--token-file", s.auditorToken, "--ca-file", s.caFile,
+			"--id", rec.ID, "--format", format, "-o", file}
+		if out, err := exec.CommandContext(ctx, o.bailiff, args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("bailiff %s: %w\n%s", strings.Join(args, " "), err, out)
+		}
+		if out, err := exec.CommandContext(ctx, o.bailiff, "report", "verify", file, "--public-key", file+".pub").CombinedOutput(); err != nil {
+			return fmt.Errorf("bailiff report verify %s: %w\n%s", file, err, out)
+		}
+		fmt.Fprintf(w, "%-4s %s (signature in %s.sig, checked with bailiff report verify --public-key %s.pub)\n",
+			strings.ToUpper(format), file, filepath.Base(file), filepath.Base(file))
+	}
+	return nil
 }
