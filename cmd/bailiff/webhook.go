@@ -41,6 +41,7 @@ func newWebhookCommand() *cobra.Command {
 		mutateFailure      string
 		timeout            time.Duration
 		logFormat          string
+		pprofAddr          string
 		insecureRegistries []string
 		pullSecrets        bool
 		scanner            scannerFlags
@@ -196,6 +197,9 @@ then delivered to the Bailiff server. Recording never delays or fails admission.
 			}
 			g.Go(func() error { return reloader.Watch(ctx) })
 			g.Go(func() error { return server.Run(ctx) })
+			if pprofAddr != "" {
+				g.Go(func() error { return servePprof(ctx, pprofAddr, logger) })
+			}
 			if scans != nil {
 				g.Go(func() error {
 					scans.FollowDB(ctx, scanner.dbInterval, func(err error) {
@@ -223,6 +227,7 @@ then delivered to the Bailiff server. Recording never delays or fails admission.
 	f.StringVar(&mutateFailure, "mutate-failure-policy", string(webhook.Ignore), "when mutation cannot be evaluated: Fail (refuse) or Ignore (allow unchanged)")
 	f.DurationVar(&timeout, "timeout", 3*time.Second, "evaluation budget per request; past it the failure policy answers")
 	f.StringVar(&logFormat, "log-format", "json", "log format: json or text")
+	f.StringVar(&pprofAddr, "pprof-addr", "", "address to serve Go's /debug/pprof on, for profiling (default: off; keep it on loopback)")
 	f.BoolVar(&pullSecrets, "pull-secrets", false, "resolve digests with each workload's imagePullSecrets and its service account's (needs get on secrets and serviceaccounts)")
 	f.StringSliceVar(&insecureRegistries, "insecure-registries", nil, "registry hosts reached over plain HTTP when resolving image digests (local mirrors only)")
 	selfManaged.register(cmd)
