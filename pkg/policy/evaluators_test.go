@@ -22,6 +22,7 @@ import (
 	"github.com/bailiff/bailiff/pkg/input"
 	"github.com/bailiff/bailiff/pkg/manifest"
 	"github.com/bailiff/bailiff/test/bench/corpus"
+	"github.com/bailiff/bailiff/test/podgen"
 )
 
 // TestIREvaluatesAsTopdown is the differential test of the two evaluators: for each
@@ -232,15 +233,15 @@ func differentialCorpus(t *testing.T) []namedInput {
 
 	// The pods of the Pod Security Standards differential test, as Pods, Deployments
 	// and CronJobs.
-	gen := &podGen{r: rand.New(rand.NewPCG(1, 2))}
+	gen := podgen.New(rand.New(rand.NewPCG(1, 2)))
 	for i := range 1500 / scale {
-		pod := gen.pod(i)
+		pod := gen.Pod(i)
 		var obj any = pod
 		switch i % 3 {
 		case 1:
-			obj = asDeployment(pod)
+			obj = podgen.AsDeployment(pod)
 		case 2:
-			obj = asCronJob(pod)
+			obj = podgen.AsCronJob(pod)
 		}
 		m := toMap(t, obj)
 		req := input.ForObject(m)

@@ -1,9 +1,9 @@
-package policy
-
-// The pod generator of the Pod Security Standards differential test
-// (policies/podsecurity_diff_test.go), copied so that the differential test of the
-// evaluators (evaluators_test.go) runs the same pods through the engine: that package's
-// test helpers cannot be imported. Keep the two in step.
+// Package podgen generates pods for differential tests: from every value worth trying
+// of each field the Pod Security Standards look at (allowed, forbidden, odd spellings,
+// empty, unset), so that the policies can be compared with upstream Pod Security
+// Admission (policies/podsecurity_diff_test.go) and the evaluators with each other
+// (pkg/policy/evaluators_test.go) on the same pods.
+package podgen
 
 import (
 	"fmt"
@@ -16,41 +16,42 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
-// --- the pod generator -----------------------------------------------------------------
-
-// podGen generates pods from a seeded source. Each field is drawn either "wild" (from
+// Generator generates pods from a seeded source. Each field is drawn either "wild" (from
 // every value worth trying: allowed, forbidden, odd spellings, empty, unset) or "tame"
 // (a value the restricted level accepts), wild with the pod's probability q, so the
 // generated pods range from fully compliant to violating everything, with many that
 // violate exactly one thing.
-type podGen struct {
+type Generator struct {
 	r *rand.Rand
 	q float64
 }
 
-func (g *podGen) wild() bool { return g.r.Float64() < g.q }
+// New returns a generator drawing from r: the same source gives the same pods.
+func New(r *rand.Rand) *Generator { return &Generator{r: r} }
 
-func (g *podGen) chance(p float64) bool { return g.r.Float64() < p }
+func (g *Generator) wild() bool { return g.r.Float64() < g.q }
 
-func genPick[T any](g *podGen, xs ...T) T { return xs[g.r.IntN(len(xs))] }
+func (g *Generator) chance(p float64) bool { return g.r.Float64() < p }
 
-func genSeveral[T any](g *podGen, max int, xs ...T) []T {
+func pick[T any](g *Generator, xs ...T) T { return xs[g.r.IntN(len(xs))] }
+
+func several[T any](g *Generator, max int, xs ...T) []T {
 	n := g.r.IntN(max + 1)
 	out := make([]T, 0, n)
 	for range n {
-		out = append(out, genPick(g, xs...))
+		out = append(out, pick(g, xs...))
 	}
 	return out
 }
 
-func genPtr[T any](v T) *T { return &v }
+func ptr[T any](v T) *T { return &v }
 
-// genOrNil returns nil or a pointer to one of xs.
-func genOrNil[T any](g *podGen, xs ...T) *T {
+// orNil returns nil or a pointer to one of xs.
+func orNil[T any](g *Generator, xs ...T) *T {
 	if g.chance(1 / float64(len(xs)+1)) {
 		return nil
 	}
-	return genPtr(genPick(g, xs...))
+	return ptr(pick(g, xs...))
 }
 
 var (
@@ -145,82 +146,82 @@ func setVolumeSource(v *corev1.VolumeSource, name string) {
 	}
 }
 
-func (g *podGen) volume(i int) corev1.Volume {
+func (g *Generator) volume(i int) corev1.Volume {
 	v := corev1.Volume{Name: fmt.Sprintf("vol%d", i)}
 	if !g.wild() {
-		setVolumeSource(&v.VolumeSource, genPick(g, allowedSources...))
+		setVolumeSource(&v.VolumeSource, pick(g, allowedSources...))
 		return v
 	}
 	switch g.r.IntN(10) {
 	case 0: // no source at all
 	case 1, 2: // two sources, as an unvalidated object may have
-		setVolumeSource(&v.VolumeSource, genPick(g, append(allowedSources, restrictedSources...)...))
-		setVolumeSource(&v.VolumeSource, genPick(g, append(allowedSources, restrictedSources...)...))
+		setVolumeSource(&v.VolumeSource, pick(g, append(allowedSources, restrictedSources...)...))
+		setVolumeSource(&v.VolumeSource, pick(g, append(allowedSources, restrictedSources...)...))
 	case 3, 4: // the one that matters most
 		setVolumeSource(&v.VolumeSource, "hostPath")
 	default:
-		setVolumeSource(&v.VolumeSource, genPick(g, append(allowedSources, restrictedSources...)...))
+		setVolumeSource(&v.VolumeSource, pick(g, append(allowedSources, restrictedSources...)...))
 	}
 	return v
 }
 
-func (g *podGen) seccomp(tame bool) *corev1.SeccompProfile {
+func (g *Generator) seccomp(tame bool) *corev1.SeccompProfile {
 	if tame {
-		t := genPick(g, corev1.SeccompProfileTypeRuntimeDefault, corev1.SeccompProfileTypeLocalhost)
+		t := pick(g, corev1.SeccompProfileTypeRuntimeDefault, corev1.SeccompProfileTypeLocalhost)
 		p := &corev1.SeccompProfile{Type: t}
 		if t == corev1.SeccompProfileTypeLocalhost {
-			p.LocalhostProfile = genPtr("profiles/audit.json")
+			p.LocalhostProfile = ptr("profiles/audit.json")
 		}
 		return p
 	}
 	if g.chance(0.25) {
 		return nil
 	}
-	return &corev1.SeccompProfile{Type: genPick(g, seccompTypes...)}
+	return &corev1.SeccompProfile{Type: pick(g, seccompTypes...)}
 }
 
-func (g *podGen) appArmor() *corev1.AppArmorProfile {
+func (g *Generator) appArmor() *corev1.AppArmorProfile {
 	if !g.wild() {
-		return genPick(g, nil, &corev1.AppArmorProfile{Type: corev1.AppArmorProfileTypeRuntimeDefault},
-			&corev1.AppArmorProfile{Type: corev1.AppArmorProfileTypeLocalhost, LocalhostProfile: genPtr("k8s-web")})
+		return pick(g, nil, &corev1.AppArmorProfile{Type: corev1.AppArmorProfileTypeRuntimeDefault},
+			&corev1.AppArmorProfile{Type: corev1.AppArmorProfileTypeLocalhost, LocalhostProfile: ptr("k8s-web")})
 	}
 	if g.chance(0.2) {
 		return nil
 	}
-	return &corev1.AppArmorProfile{Type: genPick(g, appArmorTypes...)}
+	return &corev1.AppArmorProfile{Type: pick(g, appArmorTypes...)}
 }
 
-func (g *podGen) seLinux() *corev1.SELinuxOptions {
+func (g *Generator) seLinux() *corev1.SELinuxOptions {
 	if !g.wild() {
 		if g.chance(0.6) {
 			return nil
 		}
-		return &corev1.SELinuxOptions{Type: genPick(g, seLinuxTypes[:5]...), Level: genPick(g, "", "s0:c123,c456")}
+		return &corev1.SELinuxOptions{Type: pick(g, seLinuxTypes[:5]...), Level: pick(g, "", "s0:c123,c456")}
 	}
 	if g.chance(0.2) {
 		return nil
 	}
 	return &corev1.SELinuxOptions{
-		Type:  genPick(g, seLinuxTypes...),
-		User:  genPick(g, "", "", "system_u"),
-		Role:  genPick(g, "", "", "system_r"),
-		Level: genPick(g, "", "s0:c1"),
+		Type:  pick(g, seLinuxTypes...),
+		User:  pick(g, "", "", "system_u"),
+		Role:  pick(g, "", "", "system_r"),
+		Level: pick(g, "", "s0:c1"),
 	}
 }
 
-func (g *podGen) windowsOptions() *corev1.WindowsSecurityContextOptions {
+func (g *Generator) windowsOptions() *corev1.WindowsSecurityContextOptions {
 	if !g.wild() {
-		return genPick(g, nil, &corev1.WindowsSecurityContextOptions{HostProcess: genPtr(false)},
-			&corev1.WindowsSecurityContextOptions{RunAsUserName: genPtr("ContainerUser")})
+		return pick(g, nil, &corev1.WindowsSecurityContextOptions{HostProcess: ptr(false)},
+			&corev1.WindowsSecurityContextOptions{RunAsUserName: ptr("ContainerUser")})
 	}
-	return genPick(g, nil, &corev1.WindowsSecurityContextOptions{},
-		&corev1.WindowsSecurityContextOptions{HostProcess: genPtr(true)},
-		&corev1.WindowsSecurityContextOptions{HostProcess: genPtr(false)})
+	return pick(g, nil, &corev1.WindowsSecurityContextOptions{},
+		&corev1.WindowsSecurityContextOptions{HostProcess: ptr(true)},
+		&corev1.WindowsSecurityContextOptions{HostProcess: ptr(false)})
 }
 
-func (g *podGen) boolPtr(tame *bool) *bool {
+func (g *Generator) boolPtr(tame *bool) *bool {
 	if g.wild() {
-		return genPick(g, nil, genPtr(true), genPtr(false))
+		return pick(g, nil, ptr(true), ptr(false))
 	}
 	return tame
 }
@@ -232,21 +233,21 @@ type podShape struct {
 	podSeccompSet bool // the pod sets an allowed seccomp profile
 }
 
-func (g *podGen) securityContext(shape podShape) *corev1.SecurityContext {
+func (g *Generator) securityContext(shape podShape) *corev1.SecurityContext {
 	if g.wild() && g.chance(0.3) {
-		return genPick(g, nil, &corev1.SecurityContext{})
+		return pick(g, nil, &corev1.SecurityContext{})
 	}
 	sc := &corev1.SecurityContext{}
 	tameOptional := shape.windows && g.chance(0.5) // Windows pods may leave these unset
 
 	if !tameOptional {
-		sc.AllowPrivilegeEscalation = genPtr(false)
+		sc.AllowPrivilegeEscalation = ptr(false)
 	}
 	sc.AllowPrivilegeEscalation = g.boolPtr(sc.AllowPrivilegeEscalation)
 
 	if g.wild() {
 		if !g.chance(0.2) {
-			sc.Capabilities = &corev1.Capabilities{Add: genSeveral(g, 2, wildCapabilities...), Drop: genSeveral(g, 2, wildDrops...)}
+			sc.Capabilities = &corev1.Capabilities{Add: several(g, 2, wildCapabilities...), Drop: several(g, 2, wildDrops...)}
 		}
 	} else if !tameOptional {
 		sc.Capabilities = &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}
@@ -256,14 +257,14 @@ func (g *podGen) securityContext(shape podShape) *corev1.SecurityContext {
 	}
 
 	if !shape.podNonRoot || g.chance(0.3) {
-		sc.RunAsNonRoot = genPtr(true)
+		sc.RunAsNonRoot = ptr(true)
 	}
 	sc.RunAsNonRoot = g.boolPtr(sc.RunAsNonRoot)
 
 	if g.wild() {
-		sc.RunAsUser = genOrNil(g, runAsUsers...)
+		sc.RunAsUser = orNil(g, runAsUsers...)
 	} else if g.chance(0.4) {
-		sc.RunAsUser = genPtr(genPick(g, tameRunAsUsers...))
+		sc.RunAsUser = ptr(pick(g, tameRunAsUsers...))
 	}
 
 	switch {
@@ -273,25 +274,25 @@ func (g *podGen) securityContext(shape podShape) *corev1.SecurityContext {
 		sc.SeccompProfile = g.seccomp(true)
 	}
 
-	sc.Privileged = g.boolPtr(genPick(g, nil, genPtr(false)))
+	sc.Privileged = g.boolPtr(pick(g, nil, ptr(false)))
 	if g.wild() {
-		sc.ProcMount = genOrNil(g, procMounts...)
+		sc.ProcMount = orNil(g, procMounts...)
 	} else if g.chance(0.3) {
-		sc.ProcMount = genPtr(corev1.DefaultProcMount)
+		sc.ProcMount = ptr(corev1.DefaultProcMount)
 	}
 	sc.AppArmorProfile = g.appArmor()
 	sc.SELinuxOptions = g.seLinux()
 	sc.WindowsOptions = g.windowsOptions()
 	if g.chance(0.3) {
-		sc.ReadOnlyRootFilesystem = genPtr(g.chance(0.5))
+		sc.ReadOnlyRootFilesystem = ptr(g.chance(0.5))
 	}
 	return sc
 }
 
-func (g *podGen) handler() (httpGet *corev1.HTTPGetAction, tcp *corev1.TCPSocketAction) {
+func (g *Generator) handler() (httpGet *corev1.HTTPGetAction, tcp *corev1.TCPSocketAction) {
 	host := ""
 	if g.wild() {
-		host = genPick(g, probeHosts...)
+		host = pick(g, probeHosts...)
 	}
 	if g.chance(0.5) {
 		return &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080), Host: host}, nil
@@ -299,7 +300,7 @@ func (g *podGen) handler() (httpGet *corev1.HTTPGetAction, tcp *corev1.TCPSocket
 	return nil, &corev1.TCPSocketAction{Port: intstr.FromString("http"), Host: host}
 }
 
-func (g *podGen) probe() *corev1.Probe {
+func (g *Generator) probe() *corev1.Probe {
 	if g.chance(0.5) {
 		return nil
 	}
@@ -315,7 +316,7 @@ func (g *podGen) probe() *corev1.Probe {
 	return p
 }
 
-func (g *podGen) lifecycleHandler() *corev1.LifecycleHandler {
+func (g *Generator) lifecycleHandler() *corev1.LifecycleHandler {
 	if g.chance(0.5) {
 		return nil
 	}
@@ -331,7 +332,7 @@ func (g *podGen) lifecycleHandler() *corev1.LifecycleHandler {
 	return h
 }
 
-func (g *podGen) container(name string, shape podShape) corev1.Container {
+func (g *Generator) container(name string, shape podShape) corev1.Container {
 	c := corev1.Container{Name: name, Image: "registry.example.com/app:1"}
 	if !(shape.podNonRoot && shape.podSeccompSet && shape.windows && g.chance(0.3)) {
 		c.SecurityContext = g.securityContext(shape)
@@ -339,7 +340,7 @@ func (g *podGen) container(name string, shape podShape) corev1.Container {
 	for i := range g.r.IntN(3) {
 		port := corev1.ContainerPort{Name: fmt.Sprintf("p%d", i), ContainerPort: 8080 + int32(i)}
 		if g.wild() {
-			port.HostPort = genPick(g, hostPorts...)
+			port.HostPort = pick(g, hostPorts...)
 		}
 		c.Ports = append(c.Ports, port)
 	}
@@ -351,8 +352,8 @@ func (g *podGen) container(name string, shape podShape) corev1.Container {
 }
 
 // pod generates pod number i.
-func (g *podGen) pod(i int) *corev1.Pod {
-	g.q = genPick(g, 0, 0, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1)
+func (g *Generator) Pod(i int) *corev1.Pod {
+	g.q = pick(g, 0, 0, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1)
 	pod := &corev1.Pod{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("pod-%d", i), Namespace: "default", Annotations: map[string]string{}},
@@ -361,12 +362,12 @@ func (g *podGen) pod(i int) *corev1.Pod {
 
 	if g.wild() {
 		if g.chance(0.8) {
-			spec.OS = &corev1.PodOS{Name: genPick(g, osNames...)}
+			spec.OS = &corev1.PodOS{Name: pick(g, osNames...)}
 		}
 	} else if g.chance(0.5) {
-		spec.OS = &corev1.PodOS{Name: genPick(g, tameOSNames...)}
+		spec.OS = &corev1.PodOS{Name: pick(g, tameOSNames...)}
 	}
-	spec.HostUsers = genPick(g, nil, genPtr(true), genPtr(false)) // every value is allowed
+	spec.HostUsers = pick(g, nil, ptr(true), ptr(false)) // every value is allowed
 	spec.HostNetwork = g.wild() && g.chance(0.5)
 	spec.HostPID = g.wild() && g.chance(0.5)
 	spec.HostIPC = g.wild() && g.chance(0.5)
@@ -376,14 +377,14 @@ func (g *podGen) pod(i int) *corev1.Pod {
 	if !(g.wild() && g.chance(0.3)) {
 		sc := &corev1.PodSecurityContext{}
 		if g.chance(0.6) {
-			sc.RunAsNonRoot = genPtr(true)
+			sc.RunAsNonRoot = ptr(true)
 		}
 		sc.RunAsNonRoot = g.boolPtr(sc.RunAsNonRoot)
 		shape.podNonRoot = sc.RunAsNonRoot != nil && *sc.RunAsNonRoot
 		if g.wild() {
-			sc.RunAsUser = genOrNil(g, runAsUsers...)
+			sc.RunAsUser = orNil(g, runAsUsers...)
 		} else if g.chance(0.4) {
-			sc.RunAsUser = genPtr(genPick(g, tameRunAsUsers...))
+			sc.RunAsUser = ptr(pick(g, tameRunAsUsers...))
 		}
 		if g.wild() {
 			sc.SeccompProfile = g.seccomp(false)
@@ -396,14 +397,14 @@ func (g *podGen) pod(i int) *corev1.Pod {
 		sc.SELinuxOptions = g.seLinux()
 		sc.WindowsOptions = g.windowsOptions()
 		for range g.r.IntN(3) {
-			name := genPick(g, safeSysctls...)
+			name := pick(g, safeSysctls...)
 			if g.wild() {
-				name = genPick(g, append(safeSysctls, unsafeSysctls...)...)
+				name = pick(g, append(safeSysctls, unsafeSysctls...)...)
 			}
 			sc.Sysctls = append(sc.Sysctls, corev1.Sysctl{Name: name, Value: "1"})
 		}
 		if g.chance(0.3) {
-			sc.FSGroup = genPtr(int64(2000))
+			sc.FSGroup = ptr(int64(2000))
 		}
 		spec.SecurityContext = sc
 	}
@@ -430,17 +431,17 @@ func (g *podGen) pod(i int) *corev1.Pod {
 	// Annotations: AppArmor ones (read by upstream), seccomp ones (no longer read), others.
 	names := []string{"app0", "app1", "init0", "debug0", "ghost"}
 	for range g.r.IntN(3) {
-		value := genPick(g, "runtime/default", "localhost/prof", "")
+		value := pick(g, "runtime/default", "localhost/prof", "")
 		if g.wild() {
-			value = genPick(g, appArmorValues...)
+			value = pick(g, appArmorValues...)
 		}
-		pod.Annotations[corev1.DeprecatedAppArmorBetaContainerAnnotationKeyPrefix+genPick(g, names...)] = value
+		pod.Annotations[corev1.DeprecatedAppArmorBetaContainerAnnotationKeyPrefix+pick(g, names...)] = value
 	}
 	if g.chance(0.3) {
-		pod.Annotations["seccomp.security.alpha.kubernetes.io/pod"] = genPick(g, seccompValues...)
+		pod.Annotations["seccomp.security.alpha.kubernetes.io/pod"] = pick(g, seccompValues...)
 	}
 	if g.chance(0.3) {
-		pod.Annotations["container.seccomp.security.alpha.kubernetes.io/"+genPick(g, names...)] = genPick(g, seccompValues...)
+		pod.Annotations["container.seccomp.security.alpha.kubernetes.io/"+pick(g, names...)] = pick(g, seccompValues...)
 	}
 	if g.chance(0.2) {
 		pod.Annotations["apparmor.security.beta.kubernetes.io/unrelated"] = "unconfined"
@@ -448,8 +449,8 @@ func (g *podGen) pod(i int) *corev1.Pod {
 	return pod
 }
 
-// asDeployment wraps a pod's metadata and spec into a Deployment's pod template.
-func asDeployment(pod *corev1.Pod) *appsv1.Deployment {
+// AsDeployment wraps a pod's metadata and spec into a Deployment's pod template.
+func AsDeployment(pod *corev1.Pod) *appsv1.Deployment {
 	return &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: metav1.ObjectMeta{Name: pod.Name},
@@ -460,8 +461,8 @@ func asDeployment(pod *corev1.Pod) *appsv1.Deployment {
 	}
 }
 
-// asCronJob wraps a pod's metadata and spec into a CronJob's pod template.
-func asCronJob(pod *corev1.Pod) *batchv1.CronJob {
+// AsCronJob wraps a pod's metadata and spec into a CronJob's pod template.
+func AsCronJob(pod *corev1.Pod) *batchv1.CronJob {
 	return &batchv1.CronJob{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "CronJob"},
 		ObjectMeta: metav1.ObjectMeta{Name: pod.Name},
