@@ -21,9 +21,12 @@ include test/tools/tools.mk
 build: $(BIN)/bailiff $(BIN)/bailiff-scanner ## Build bin/bailiff and bin/bailiff-scanner
 
 # Always handed to go build, whose cache makes an unchanged build a no-op.
+# bailiff does not link Trivy, so it is built without GOEXPERIMENT=jsonv2: under the
+# experiment encoding/json's v1 API runs on v2 and decodes an AdmissionReview's object
+# about twice as slowly (measured 58-66 us against 33 us for a Deployment).
 .PHONY: $(BIN)/bailiff
 $(BIN)/bailiff:
-	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $@ ./cmd/bailiff
+	GOEXPERIMENT= $(GO) build -ldflags "-X main.version=$(VERSION)" -o $@ ./cmd/bailiff
 
 .PHONY: $(BIN)/bailiff-scanner
 $(BIN)/bailiff-scanner:

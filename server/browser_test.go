@@ -198,6 +198,20 @@ func TestPagesInABrowser(t *testing.T) {
 	if _, err := reports.VerifyDetached(pdf, sig, keeper.Key.Public().(ed25519.PublicKey)); err != nil {
 		t.Errorf("the downloaded PDF does not verify against its signature: %v", err)
 	}
+	// The HTML rendering is a file of its own: downloaded, then opened from disk, it must
+	// show the report with nothing fetched from elsewhere.
+	must("download the HTML", chromedp.Click(chromedp.CSS(`a.download[href$="format=html"]`)))
+	page := waitForDownload(t, downloads, ".html")
+	htmlFile := filepath.Join(t.TempDir(), "report.html")
+	if err := os.WriteFile(htmlFile, page, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	must("open the HTML report from disk", chromedp.Navigate("file://"+htmlFile), chromedp.WaitVisible(chromedp.ID("summary")))
+	if cover := text("#cover"); !strings.Contains(cover, "prod") || !strings.Contains(cover, rec.ID) {
+		t.Errorf("the HTML report's cover: %q", cover)
+	}
+	screenshot(t, ctx, shots, "6-html-report")
+	must("back to the report page", chromedp.Navigate(ts.URL+"/ui/reports/"+rec.ID), chromedp.WaitVisible(chromedp.ID("summary")))
 	must("follow evidence to its object", chromedp.Click(chromedp.CSS(`a.evidence`)), chromedp.WaitVisible(chromedp.ID("events")))
 
 	must("verify the trail", chromedp.Navigate(ts.URL+"/ui/clusters/prod/verify"), chromedp.WaitVisible(chromedp.ID("verdict")))
