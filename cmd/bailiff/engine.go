@@ -26,9 +26,17 @@ func (f *policyFlags) files() policy.Files {
 // engine loads the configuration and compiles the policies; a problem with either is a
 // usage error.
 func (f *policyFlags) engine(ctx context.Context) (*policy.Engine, error) {
+	return f.engineWith(ctx, nil)
+}
+
+// engineWith is engine with the options changed by adjust (nil: none).
+func (f *policyFlags) engineWith(ctx context.Context, adjust func(*policy.Options)) (*policy.Engine, error) {
 	opts, err := f.files().Options()
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
+	}
+	if adjust != nil {
+		adjust(&opts)
 	}
 	e, err := policy.New(ctx, opts)
 	if err != nil {

@@ -3,11 +3,14 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/bailiff/bailiff/pkg/input"
 	"github.com/bailiff/bailiff/pkg/manifest"
+	"github.com/bailiff/bailiff/pkg/policy"
 	"github.com/bailiff/bailiff/pkg/scan"
 )
 
@@ -36,15 +39,23 @@ Exit status: 0 nothing denied, 1 something denied, 2 usage or input errors.`,
 			if !scan.ValidFormat(output) {
 				return &exitError{code: exitUsage, err: fmt.Errorf("unknown output format %q: use one of %s", output, strings.Join(scan.Formats, ", "))}
 			}
-			engine, err := pf.engine(cmd.Context())
-			if err != nil {
-				return err
-			}
 			paths, err := manifest.Files(files)
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
 			objs, readErrs := manifest.ReadAll(paths, stdin)
+			// Only the kinds read are prepared: preparing every kind's queries is most
+			// of what building the policy set costs.
+			restrict := &policy.Restriction{Operations: []string{input.OpCreate}}
+			for _, o := range objs {
+				if k := o.Kind(); !slices.Contains(restrict.Kinds, k) {
+					restrict.Kinds = append(restrict.Kinds, k)
+				}
+			}
+			engine, err := pf.engineWith(cmd.Context(), func(o *policy.Options) { o.Restrict = restrict })
+			if err != nil {
+				return err
+			}
 			report := scan.New(engine, 0).Scan(cmd.Context(), objs, readErrs)
 			if err := scan.Write(cmd.OutOrStdout(), output, report, engine.Set().Policies()); err != nil {
 				return &exitError{code: exitUsage, err: fmt.Errorf("write report: %w", err)}

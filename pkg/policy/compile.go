@@ -34,6 +34,7 @@ type Set struct {
 	validate, mutate           map[queryKey]*query
 	otherValidate, otherMutate map[string]*query
 	namedKinds                 map[string]bool
+	restrict                   *Restriction // nil: every kind and operation prepared
 }
 
 type queryKey struct{ kind, operation string }
@@ -56,6 +57,7 @@ type buildOptions struct {
 	// violation rules (see compileForEval). Tests compare the two.
 	literal   bool
 	evaluator Evaluator
+	restrict  *Restriction
 }
 
 // buildSet parses, checks, compiles and (optionally) tests a policy set. Every problem
@@ -66,7 +68,7 @@ func buildSet(ctx context.Context, opts buildOptions) (*Set, error) {
 		return nil, err
 	}
 	var problems []string
-	set := &Set{byID: map[string]*Metadata{}, cfg: opts.cfg}
+	set := &Set{byID: map[string]*Metadata{}, cfg: opts.cfg, restrict: opts.restrict}
 	policyModules := map[string]*ast.Module{}
 	allModules := map[string]*ast.Module{}
 	packages := map[string]string{}
@@ -284,9 +286,20 @@ func (s *Set) queryPlans() []queryPlan {
 			s.namedKinds[k] = true
 		}
 	}
+	kinds := append(slices.Sorted(maps.Keys(s.namedKinds)), otherKind)
+	ops := operations
+	if r := s.restrict; r != nil {
+		kinds = slices.DeleteFunc(kinds, func(k string) bool {
+			if k == otherKind {
+				return !slices.ContainsFunc(r.Kinds, func(rk string) bool { return !s.namedKinds[rk] })
+			}
+			return !slices.Contains(r.Kinds, k)
+		})
+		ops = slices.DeleteFunc(slices.Clone(operations), func(op string) bool { return !slices.Contains(r.Operations, op) })
+	}
 	var plans []queryPlan
-	for _, op := range operations {
-		for _, kind := range append(slices.Sorted(maps.Keys(s.namedKinds)), otherKind) {
+	for _, op := range ops {
+		for _, kind := range kinds {
 			pl := queryPlan{key: queryKey{kind, op}}
 			for _, p := range s.policies {
 				if !p.AppliesTo(kind, op) {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +30,26 @@ type Options struct {
 	Now func() time.Time
 	// Evaluator evaluates the policies; default IR.
 	Evaluator Evaluator
+	// Restrict, when set, prepares the queries of these kinds and operations only:
+	// a scan of objects read beforehand needs nothing else, and preparing every
+	// kind's queries is most of what building a set costs. Evaluating any other
+	// kind or operation is then an error, never a silent pass.
+	Restrict *Restriction
+}
+
+// Restriction names the kinds (e.g. "Deployment") and operations (e.g. CREATE) a
+// restricted engine evaluates.
+type Restriction struct {
+	Kinds      []string
+	Operations []string
+}
+
+// covers reports whether a restriction (nil: none) allows evaluating in.
+func (r *Restriction) covers(in *input.Input) error {
+	if r == nil || (slices.Contains(r.Kinds, in.Kind) && slices.Contains(r.Operations, in.Operation)) {
+		return nil
+	}
+	return fmt.Errorf("evaluate %s %s: the policy set was prepared for kinds %v and operations %v only", in.Operation, in.Kind, r.Kinds, r.Operations)
 }
 
 // Evaluator is how an engine evaluates its policies. Both give the same results; the
@@ -92,7 +113,7 @@ func (e *Engine) Reload(ctx context.Context, opts Options) error {
 	if opts.Evaluator != IR && opts.Evaluator != Topdown {
 		return fmt.Errorf("load policies: unknown %v: use policy.IR or policy.Topdown", opts.Evaluator)
 	}
-	set, err := buildSet(ctx, buildOptions{sources: sources, cfg: cfg, runTests: !opts.SkipTests, evaluator: opts.Evaluator})
+	set, err := buildSet(ctx, buildOptions{sources: sources, cfg: cfg, runTests: !opts.SkipTests, evaluator: opts.Evaluator, restrict: opts.Restrict})
 	if err != nil {
 		return err
 	}
@@ -121,6 +142,9 @@ func (s *Set) Config() *config.Config { return s.cfg }
 // Evaluate runs every validating policy that applies to the input's kind and operation.
 func (e *Engine) Evaluate(ctx context.Context, in *input.Input) (*Result, error) {
 	set := e.current.Load()
+	if err := set.restrict.covers(in); err != nil {
+		return nil, err
+	}
 	res := &Result{PolicySetVersion: set.version}
 	q := set.queryFor(in, false)
 	if q == nil {
@@ -157,6 +181,9 @@ func (e *Engine) Evaluate(ctx context.Context, in *input.Input) (*Result, error)
 // policy id and then path, with the policies an exemption skipped.
 func (e *Engine) Mutate(ctx context.Context, in *input.Input) (*Mutation, error) {
 	set := e.current.Load()
+	if err := set.restrict.covers(in); err != nil {
+		return nil, err
+	}
 	res := &Mutation{PolicySetVersion: set.version}
 	q := set.queryFor(in, true)
 	if q == nil {

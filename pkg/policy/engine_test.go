@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -401,5 +402,50 @@ func TestPolicyDirectoryMountedFromAConfigMap(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("TST-001 loaded %d times, want once", n)
+	}
+}
+
+func TestRestrictedEngineEvaluatesOnlyWhatItPrepared(t *testing.T) {
+	ctx := context.Background()
+	full, err := New(ctx, Options{SkipTests: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	restricted, err := New(ctx, Options{SkipTests: true, Restrict: &Restriction{Kinds: []string{"Deployment", "Widget"}, Operations: []string{input.OpCreate}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := benchDeploymentInput(t)
+	want, err := full.Evaluate(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := restricted.Evaluate(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("restricted %+v, full %+v", got, want)
+	}
+	if _, err := restricted.Mutate(ctx, in); err != nil {
+		t.Errorf("mutating a prepared kind: %v", err)
+	}
+	// A kind no policy names is evaluated by the queries of every other kind.
+	widget, err := input.New(input.ForObject(map[string]any{"apiVersion": "x/v1", "kind": "Widget", "metadata": map[string]any{"name": "w"}}), input.Context{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := restricted.Evaluate(ctx, widget); err != nil {
+		t.Errorf("a prepared kind no policy names: %v", err)
+	}
+	pod, err := input.New(input.ForObject(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "p"}}), input.Context{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := restricted.Evaluate(ctx, pod); err == nil || !strings.Contains(err.Error(), "prepared for kinds") {
+		t.Errorf("a kind it did not prepare: %v, want an error", err)
+	}
+	if _, err := restricted.Mutate(ctx, pod); err == nil {
+		t.Error("mutating a kind it did not prepare: no error")
 	}
 }
