@@ -54,6 +54,9 @@ func PoliciesOf(set *policy.Set) []PolicyInfo {
 	return out
 }
 
+// ErrBadPeriod is a report request whose period ends before it starts.
+var ErrBadPeriod = errors.New("bad report period")
+
 // Generator makes reports. Its fields are the collaborators and facts every report
 // needs; a server keeps one and calls Generate per request.
 type Generator struct {
@@ -107,7 +110,7 @@ func (g *Generator) Generate(ctx context.Context, req Request) (*Report, error) 
 	}
 	period.From, period.To = normalizeTime(period.From), normalizeTime(period.To)
 	if !period.From.IsZero() && !period.From.Before(period.To) {
-		return nil, fmt.Errorf("the period's start %s is not before its end %s", period.From.Format(time.RFC3339), period.To.Format(time.RFC3339))
+		return nil, fmt.Errorf("%w: its start %s is not before its end %s", ErrBadPeriod, period.From.Format(time.RFC3339), period.To.Format(time.RFC3339))
 	}
 	r := &Report{
 		Schema:      SchemaV1,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bailiff/bailiff/pkg/compliance"
 	"github.com/bailiff/bailiff/pkg/store"
+	"github.com/bailiff/bailiff/pkg/trail"
 	"github.com/bailiff/bailiff/reports"
 )
 
@@ -106,7 +107,7 @@ func (s *Server) createReport(w http.ResponseWriter, r *http.Request, st store.S
 	case errors.As(err, &unknownCluster), errors.As(err, &unknownFramework):
 		writeError(w, http.StatusNotFound, err.Error())
 		return
-	case err != nil && strings.Contains(err.Error(), "period"):
+	case errors.Is(err, reports.ErrBadPeriod):
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	case err != nil:
@@ -140,25 +141,13 @@ func generationRequest(req ReportRequest) (reports.Request, error) {
 		if t.value == "" {
 			continue
 		}
-		v, err := parseReportTime(t.value)
+		v, err := trail.ParseTime(t.value)
 		if err != nil {
 			return out, fmt.Errorf("%s: %w", t.name, err)
 		}
 		*t.into = v
 	}
 	return out, nil
-}
-
-// parseReportTime reads RFC 3339 or a date (midnight UTC).
-func parseReportTime(s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	t, err := time.Parse(time.DateOnly, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time nor a date (2006-01-02)", s)
-	}
-	return t, nil
 }
 
 // reportFormat reads ?format=, json by default.

@@ -135,7 +135,7 @@ its cover. Exit codes: 0 written, 1 written but a trail is broken, 2 usage or st
 			}
 			r, err := gen.Generate(ctx, reports.Request{Cluster: cluster, Fleet: fleet, Framework: framework, Period: period})
 			var unknown *reports.UnknownClusterError
-			if errors.As(err, &unknown) || (err != nil && strings.Contains(err.Error(), "period")) {
+			if errors.As(err, &unknown) || errors.Is(err, reports.ErrBadPeriod) {
 				return usage(err)
 			}
 			if err != nil {
