@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -181,13 +182,7 @@ func (h *Handler) endpoint(name string, decide decideFunc) http.Handler {
 			http.Error(w, err.Error(), status)
 			return
 		}
-		req := review.Request
-		in, err := input.ForAdmission(req)
-		if err != nil {
-			m.errors.WithLabelValues(name, "bad_request").Inc()
-			http.Error(w, fmt.Sprintf("AdmissionReview request %s: %v", req.UID, err), http.StatusBadRequest)
-			return
-		}
+		req, in := review.Request, review.Input
 		d, err := decide(r.Context(), req, in)
 		if err != nil {
 			var bad badRequest
@@ -257,47 +252,59 @@ func (h *Handler) auditDecision(endpoint string, req *admissionv1.AdmissionReque
 // when there is no new one (DELETE). An object being created has none yet when
 // /mutate sees it.
 func objectUID(in input.Request) string {
-	for _, obj := range []map[string]any{in.Object, in.OldObject} {
-		if meta, ok := obj["metadata"].(map[string]any); ok {
-			if uid, ok := meta["uid"].(string); ok && uid != "" {
-				return uid
-			}
-		}
+	if uid := input.LookupString(in.Object, "metadata", "uid"); uid != "" {
+		return uid
 	}
-	return ""
+	return input.LookupString(in.OldObject, "metadata", "uid")
 }
 
-// readReview decodes an AdmissionReview v1 with a request in it.
-func readReview(w http.ResponseWriter, r *http.Request) (*admissionv1.AdmissionReview, error) {
+// readReview decodes an AdmissionReview v1 with a request in it, the objects straight
+// into the policy input's form.
+func readReview(w http.ResponseWriter, r *http.Request) (*input.AdmissionReview, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return nil, fmt.Errorf("content type %q is not application/json", ct)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
+	body, err := readBody(w, r)
 	if err != nil {
 		return nil, err
 	}
-	var review admissionv1.AdmissionReview
-	if err := json.Unmarshal(body, &review); err != nil {
+	review, err := input.DecodeAdmissionReview(body)
+	if err != nil {
 		return nil, fmt.Errorf("request body is not an AdmissionReview: %v", err)
 	}
 	if review.APIVersion != admissionv1.SchemeGroupVersion.String() || review.Kind != "AdmissionReview" {
 		return nil, fmt.Errorf("expected apiVersion %s and kind AdmissionReview, got %q and %q", admissionv1.SchemeGroupVersion, review.APIVersion, review.Kind)
 	}
-	if review.Request == nil {
+	req := review.Request
+	if req == nil {
 		return nil, errors.New("AdmissionReview has no request")
 	}
-	if review.Request.UID == "" {
+	if req.UID == "" {
 		return nil, errors.New("AdmissionReview request has no uid")
 	}
-	switch review.Request.Operation {
+	switch req.Operation {
 	case admissionv1.Create, admissionv1.Update, admissionv1.Delete, admissionv1.Connect:
 	default:
-		return nil, fmt.Errorf("unknown operation %q: expected CREATE, UPDATE, DELETE or CONNECT", review.Request.Operation)
+		return nil, fmt.Errorf("unknown operation %q: expected CREATE, UPDATE, DELETE or CONNECT", req.Operation)
 	}
-	if review.Request.Kind.Kind == "" {
+	if req.Kind.Kind == "" {
 		return nil, errors.New("AdmissionReview request has no kind")
 	}
-	return &review, nil
+	return review, nil
+}
+
+// readBody reads a request body of at most MaxRequestBytes, in one allocation when the
+// client said how long it is.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, MaxRequestBytes)
+	if n := r.ContentLength; n > 0 && n <= MaxRequestBytes {
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(body, buf); err != nil {
+			return nil, err
+		}
+		return buf, nil
+	}
+	return io.ReadAll(body)
 }
 
 func writeReview(w http.ResponseWriter, resp *admissionv1.AdmissionResponse) {
@@ -429,7 +436,7 @@ func (h *Handler) mutate(ctx context.Context, req *admissionv1.AdmissionRequest,
 const MutatedByAnnotation = "bailiff.io/mutated-by"
 
 // mutatedByPatch sets MutatedByAnnotation to the ids of the policies that patched.
-func mutatedByPatch(obj map[string]any, patches []policy.Patch) policy.Patch {
+func mutatedByPatch(obj ast.Value, patches []policy.Patch) policy.Patch {
 	var ids []string
 	for _, p := range patches {
 		if !slices.Contains(ids, p.Policy) {
@@ -437,8 +444,7 @@ func mutatedByPatch(obj map[string]any, patches []policy.Patch) policy.Patch {
 		}
 	}
 	value := strings.Join(ids, ",")
-	meta, _ := obj["metadata"].(map[string]any)
-	if _, ok := meta["annotations"].(map[string]any); !ok {
+	if _, ok := input.Lookup(obj, "metadata", "annotations").(ast.Object); !ok {
 		return policy.Patch{Op: "add", Path: "/metadata/annotations", Value: map[string]any{MutatedByAnnotation: value}}
 	}
 	return policy.Patch{Op: "add", Path: "/metadata/annotations/" + strings.ReplaceAll(MutatedByAnnotation, "/", "~1"), Value: value}

@@ -193,7 +193,9 @@ func TestBadRequestsGet400(t *testing.T) {
 		{"no request", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, "has no request", 400},
 		{"no uid", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"operation":"CREATE","kind":{"kind":"Pod"}}}`, "no uid", 400},
 		{"unknown operation", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","operation":"PATCH","kind":{"kind":"Pod"}}}`, "unknown operation", 400},
-		{"object that does not decode", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","operation":"CREATE","kind":{"kind":"Pod"},"object":[1,2]}}`, "decode object", 400},
+		{"object that does not decode", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","operation":"CREATE","kind":{"kind":"Pod"},"object":[1,2]}}`, "decode object: expected an object, got array", 400},
+		{"field of the wrong type", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","operation":"CREATE","kind":{"kind":"Pod"},"userInfo":{"groups":["a",2]}}}`, "request.userInfo.groups of type string", 400},
+		{"truncated JSON", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1"`, "not an AdmissionReview", 400},
 		{"too large", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","operation":"CREATE","kind":{"kind":"Pod"},"object":{"a":"` + strings.Repeat("x", MaxRequestBytes) + `"}}}`, "larger than 3 MiB", 413},
 	}
 	for _, tt := range tests {

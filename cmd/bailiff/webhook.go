@@ -47,6 +47,7 @@ func newWebhookCommand() *cobra.Command {
 		scanner            scannerFlags
 		trailFlags         trailEmitterFlags
 		selfManaged        selfManagedTLSFlags
+		gc                 gcFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "webhook",
@@ -81,6 +82,11 @@ then delivered to the Bailiff server. Recording never delays or fails admission.
 			engine, err := pf.engine(ctx)
 			if err != nil {
 				return err
+			}
+			// Tuned once the policies are compiled: compiling leaves much garbage, which
+			// the runtime's defaults collect promptly.
+			if err := gc.apply(logger); err != nil {
+				return &exitError{code: exitUsage, err: err}
 			}
 			metrics := webhook.NewMetrics()
 			reloader := webhook.NewReloader(engine, pf.files(), metrics, logger)
@@ -233,7 +239,36 @@ then delivered to the Bailiff server. Recording never delays or fails admission.
 	selfManaged.register(cmd)
 	scanner.register(cmd)
 	trailFlags.register(cmd)
+	gc.register(cmd)
 	return cmd
+}
+
+// gcFlags tune the garbage collector of a server with a small live heap.
+type gcFlags struct {
+	percent     int
+	memoryLimit string
+}
+
+func (g *gcFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.IntVar(&g.percent, "gc-percent", 200, "GOGC once the policies are compiled: collect when the heap has grown this many percent past the live heap (GOGC in the environment wins)")
+	f.StringVar(&g.memoryLimit, "memory-limit", "", "soft limit on the Go runtime's memory, e.g. 384Mi (GOMEMLIMIT; in the environment it wins): the collector works harder near it; keep it below the container's limit (default: none)")
+}
+
+func (g *gcFlags) apply(logger *slog.Logger) error {
+	tuning := serve.GC{Percent: g.percent}
+	if g.memoryLimit != "" {
+		limit, err := resource.ParseQuantity(g.memoryLimit)
+		if err != nil {
+			return fmt.Errorf("--memory-limit %q: %w", g.memoryLimit, err)
+		}
+		tuning.MemoryLimit = limit.Value()
+	}
+	if tuning.Percent < 0 || tuning.MemoryLimit < 0 {
+		return fmt.Errorf("--gc-percent and --memory-limit must not be negative")
+	}
+	tuning.Apply(logger)
+	return nil
 }
 
 // selfManagedTLSFlags configure --tls-self-managed: the webhook's own CA, kept in a

@@ -904,7 +904,10 @@ func (a *Auditor) get(ctx context.Context, gvk schema.GroupVersionKind, namespac
 // Auditor.provisional), so it should be evaluated again soon.
 func (a *Auditor) evaluate(ctx context.Context, obj *unstructured.Unstructured) (res *policy.Result, provisional bool, err error) {
 	set := a.opts.Engine.Set()
-	req := input.ForObject(obj.Object)
+	req, err := input.ForObject(obj.Object)
+	if err != nil {
+		return nil, false, err
+	}
 	cluster := set.Config().Cluster
 	ictx := input.Context{
 		Mode:           input.ModeAudit,

@@ -20,12 +20,10 @@ type Keychains func(ctx context.Context, req input.Request) authn.Keychain
 // with: its imagePullSecrets and its service account's.
 func WorkloadPullCredentials(req input.Request) PullCredentials {
 	spec := input.PodSpec(req.Object, req.Kind.Kind)
-	creds := PullCredentials{Namespace: req.Namespace}
-	creds.ServiceAccount, _ = spec["serviceAccountName"].(string)
-	secrets, _ := spec["imagePullSecrets"].([]any)
-	for _, s := range secrets {
-		ref, _ := s.(map[string]any)
-		if name, _ := ref["name"].(string); name != "" {
+	creds := PullCredentials{Namespace: req.Namespace, ServiceAccount: input.LookupString(spec, "serviceAccountName")}
+	secrets := input.LookupArray(spec, "imagePullSecrets")
+	for i := 0; secrets != nil && i < secrets.Len(); i++ {
+		if name := input.LookupString(secrets.Elem(i).Value, "name"); name != "" {
 			creds.ImagePullSecrets = append(creds.ImagePullSecrets, name)
 		}
 	}

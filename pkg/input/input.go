@@ -42,7 +42,9 @@ type UserInfo struct {
 	Extra    map[string][]string `json:"extra"`
 }
 
-// Request is input.request: shaped like an AdmissionReview v1 request.
+// Request is input.request: shaped like an AdmissionReview v1 request. The objects are
+// kept in OPA's value form, built once from whatever the object came as (JSON from the
+// API server, a decoded manifest, an informer's map), so nothing converts them again.
 type Request struct {
 	UID       string
 	Operation string
@@ -50,8 +52,8 @@ type Request struct {
 	Namespace string
 	Name      string
 	UserInfo  UserInfo
-	Object    map[string]any
-	OldObject map[string]any
+	Object    ast.Value // nil when there is none (DELETE)
+	OldObject ast.Value // nil unless UPDATE or DELETE
 	DryRun    bool
 }
 
@@ -120,10 +122,7 @@ func (in *Input) Value() ast.Value { return in.value }
 
 // New builds the input for a request and its context.
 func New(req Request, ctx Context) (*Input, error) {
-	request, err := requestValue(req)
-	if err != nil {
-		return nil, err
-	}
+	request := requestValue(req)
 	context, err := contextValue(ctx)
 	if err != nil {
 		return nil, err
@@ -142,20 +141,25 @@ func New(req Request, ctx Context) (*Input, error) {
 
 // ForObject builds the request the auditor and the CLI evaluate an existing object with:
 // operation CREATE, no user.
-func ForObject(obj map[string]any) Request {
-	meta, _ := obj["metadata"].(map[string]any)
-	apiVersion, _ := obj["apiVersion"].(string)
-	kind, _ := obj["kind"].(string)
-	group, version := splitAPIVersion(apiVersion)
-	namespace, _ := meta["namespace"].(string)
-	name, _ := meta["name"].(string)
+func ForObject(obj map[string]any) (Request, error) {
+	v, err := ast.InterfaceToValue(obj)
+	if err != nil {
+		return Request{}, fmt.Errorf("object: %w", err)
+	}
+	return ForValue(v), nil
+}
+
+// ForValue is ForObject for an object already in OPA's value form.
+func ForValue(obj ast.Value) Request {
+	group, version := splitAPIVersion(LookupString(obj, "apiVersion"))
+	name := LookupString(obj, "metadata", "name")
 	if name == "" {
-		name, _ = meta["generateName"].(string)
+		name = LookupString(obj, "metadata", "generateName")
 	}
 	return Request{
 		Operation: OpCreate,
-		Kind:      GroupVersionKind{Group: group, Version: version, Kind: kind},
-		Namespace: namespace,
+		Kind:      GroupVersionKind{Group: group, Version: version, Kind: LookupString(obj, "kind")},
+		Namespace: LookupString(obj, "metadata", "namespace"),
 		Name:      name,
 		Object:    obj,
 	}
@@ -170,15 +174,7 @@ func splitAPIVersion(apiVersion string) (group, version string) {
 	return "", apiVersion
 }
 
-func requestValue(r Request) (ast.Value, error) {
-	object, err := objectValue(r.Object)
-	if err != nil {
-		return nil, fmt.Errorf("object: %w", err)
-	}
-	oldObject, err := objectValue(r.OldObject)
-	if err != nil {
-		return nil, fmt.Errorf("oldObject: %w", err)
-	}
+func requestValue(r Request) ast.Value {
 	groups := make([]*ast.Term, len(r.UserInfo.Groups))
 	for i, g := range r.UserInfo.Groups {
 		groups[i] = ast.StringTerm(g)
@@ -207,17 +203,17 @@ func requestValue(r Request) (ast.Value, error) {
 			item("groups", ast.ArrayTerm(groups...)),
 			item("extra", ast.NewTerm(extra)),
 		)),
-		item("object", ast.NewTerm(object)),
-		item("oldObject", ast.NewTerm(oldObject)),
-		item("dryRun", ast.BooleanTerm(r.DryRun)),
-	), nil
+		item("object", objectTerm(r.Object)),
+		item("oldObject", objectTerm(r.OldObject)),
+		item("dryRun", ast.InternedTerm(r.DryRun)),
+	)
 }
 
-func objectValue(obj map[string]any) (ast.Value, error) {
+func objectTerm(obj ast.Value) *ast.Term {
 	if obj == nil {
-		return ast.NullValue, nil
+		return ast.InternedNullTerm
 	}
-	return ast.InterfaceToValue(obj)
+	return ast.NewTerm(obj)
 }
 
 func contextValue(c Context) (ast.Value, error) {

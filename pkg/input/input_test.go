@@ -26,32 +26,32 @@ func deployment() map[string]any {
 }
 
 func TestForObjectReadsKindAndName(t *testing.T) {
-	req := ForObject(deployment())
+	req := forObject(t, deployment())
 	if req.Kind != (GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}) {
 		t.Errorf("kind = %+v", req.Kind)
 	}
 	if req.Namespace != "shop" || req.Name != "web" || req.Operation != OpCreate {
 		t.Errorf("request = %+v", req)
 	}
-	core := ForObject(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"generateName": "job-"}})
+	core := forObject(t, map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"generateName": "job-"}})
 	if core.Kind.Group != "" || core.Kind.Version != "v1" || core.Name != "job-" {
 		t.Errorf("core request = %+v", core)
 	}
 }
 
 func TestContainerImagesCoversEveryTypeOnce(t *testing.T) {
-	got := ContainerImages(deployment(), "Deployment")
+	got := ContainerImages(forObject(t, deployment()).Object, "Deployment")
 	want := []string{"nginx:1.27", "busybox:1.36"}
 	if !slices.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
-	if ContainerImages(map[string]any{"kind": "Role"}, "Role") != nil {
+	if ContainerImages(forObject(t, map[string]any{"kind": "Role"}).Object, "Role") != nil {
 		t.Error("a Role has no images")
 	}
 }
 
 func TestNewBuildsTheContractShape(t *testing.T) {
-	in, err := New(ForObject(deployment()), Context{
+	in, err := New(forObject(t, deployment()), Context{
 		Mode:      ModeScan,
 		Cluster:   Cluster{Name: "c1", Region: "eu-west-1"},
 		Namespace: &Namespace{Name: "shop", Labels: map[string]string{"team": "a"}},
@@ -105,4 +105,13 @@ func TestPodSpecKeysAgreeWithRego(t *testing.T) {
 			t.Errorf("%s: Go %v, Rego %v", kind, keys, regoKeys)
 		}
 	}
+}
+
+func forObject(t *testing.T, obj map[string]any) Request {
+	t.Helper()
+	req, err := ForObject(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
 }

@@ -1,5 +1,11 @@
 package input
 
+import (
+	"slices"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
 // PodSpecKeys returns the path, as keys, from an object of a pod-bearing kind to its pod
 // spec, and false for every other kind. It mirrors pod_spec_keys in
 // policies/lib/k8s.rego; a test keeps the two in agreement.
@@ -33,39 +39,32 @@ func ContainerTypes() []string {
 }
 
 // PodSpec returns the pod spec of an object of a pod-bearing kind, or nil.
-func PodSpec(obj map[string]any, kind string) map[string]any {
+func PodSpec(obj ast.Value, kind string) ast.Object {
 	keys, ok := PodSpecKeys(kind)
 	if !ok {
 		return nil
 	}
-	cur := obj
-	for _, k := range keys {
-		next, ok := cur[k].(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = next
-	}
-	return cur
+	spec, _ := Lookup(obj, keys...).(ast.Object)
+	return spec
 }
 
 // ContainerImages returns every image reference the object's containers use, of every
 // container type, each once, in order of appearance.
-func ContainerImages(obj map[string]any, kind string) []string {
+func ContainerImages(obj ast.Value, kind string) []string {
 	spec := PodSpec(obj, kind)
 	if spec == nil {
 		return nil
 	}
 	var refs []string
-	seen := map[string]bool{}
 	for _, typ := range ContainerTypes() {
-		list, _ := spec[typ].([]any)
-		for _, c := range list {
-			container, _ := c.(map[string]any)
-			ref, ok := container["image"].(string)
-			if ok && !seen[ref] {
-				seen[ref] = true
-				refs = append(refs, ref)
+		list := LookupArray(spec, typ)
+		if list == nil {
+			continue
+		}
+		for i := range list.Len() {
+			ref, ok := Lookup(list.Elem(i).Value, "image").(ast.String)
+			if ok && !slices.Contains(refs, string(ref)) {
+				refs = append(refs, string(ref))
 			}
 		}
 	}

@@ -134,7 +134,7 @@ func generatedInput(t *testing.T, rng *rand.Rand, i int) *input.Input {
 		}
 	}
 	obj["apiVersion"], obj["kind"], obj["metadata"] = "v1", kind, meta
-	req := input.ForObject(obj)
+	req := forObject(t, obj)
 	req.Operation = pick(input.OpCreate, input.OpCreate, "UPDATE").(string)
 	ctx := input.Context{Mode: input.ModeAdmission, Cluster: input.Cluster{Name: "c", Region: pick("eu-west-1", "us-east-1", "").(string)}, Images: images}
 	if rng.IntN(2) == 0 {

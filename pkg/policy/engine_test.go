@@ -129,7 +129,7 @@ func newEngine(t *testing.T, cfg *config.Config, files map[string]string) *Engin
 
 func objectInput(t *testing.T, obj map[string]any, op string) *input.Input {
 	t.Helper()
-	req := input.ForObject(obj)
+	req := forObject(t, obj)
 	req.Operation = op
 	in, err := input.New(req, input.Context{Mode: input.ModeScan})
 	if err != nil {
@@ -431,14 +431,14 @@ func TestRestrictedEngineEvaluatesOnlyWhatItPrepared(t *testing.T) {
 		t.Errorf("mutating a prepared kind: %v", err)
 	}
 	// A kind no policy names is evaluated by the queries of every other kind.
-	widget, err := input.New(input.ForObject(map[string]any{"apiVersion": "x/v1", "kind": "Widget", "metadata": map[string]any{"name": "w"}}), input.Context{})
+	widget, err := input.New(forObject(t, map[string]any{"apiVersion": "x/v1", "kind": "Widget", "metadata": map[string]any{"name": "w"}}), input.Context{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := restricted.Evaluate(ctx, widget); err != nil {
 		t.Errorf("a prepared kind no policy names: %v", err)
 	}
-	pod, err := input.New(input.ForObject(map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "p"}}), input.Context{})
+	pod, err := input.New(forObject(t, map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "p"}}), input.Context{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,4 +448,14 @@ func TestRestrictedEngineEvaluatesOnlyWhatItPrepared(t *testing.T) {
 	if _, err := restricted.Mutate(ctx, pod); err == nil {
 		t.Error("mutating a kind it did not prepare: no error")
 	}
+}
+
+// forObject is input.ForObject for the objects tests build, which always convert.
+func forObject(tb testing.TB, obj map[string]any) input.Request {
+	tb.Helper()
+	req, err := input.ForObject(obj)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return req
 }

@@ -206,10 +206,10 @@ func differentialCorpus(t *testing.T) []namedInput {
 	}
 	for _, o := range examples {
 		for _, op := range []string{input.OpCreate, input.OpUpdate, input.OpDelete} {
-			req := input.ForObject(o.Object)
+			req := forObject(t, o.Object)
 			req.Operation = op
 			if op != input.OpCreate {
-				req.OldObject = o.Object
+				req.OldObject = req.Object
 			}
 			if op == input.OpDelete {
 				req.Object = nil
@@ -244,7 +244,7 @@ func differentialCorpus(t *testing.T) []namedInput {
 			obj = podgen.AsCronJob(pod)
 		}
 		m := toMap(t, obj)
-		req := input.ForObject(m)
+		req := forObject(t, m)
 		add(fmt.Sprintf("pss pod %d (%s)", i, req.Kind.Kind), req, described(req, namespaces[req.Namespace], input.ModeAdmission))
 	}
 
@@ -266,10 +266,10 @@ func differentialCorpus(t *testing.T) []namedInput {
 		yamlObjs, errs := manifest.Decode("odd.yaml", strings.NewReader(src))
 		for j, o := range append([]map[string]any{obj}, objects(yamlObjs, errs)...) {
 			for _, op := range []string{input.OpCreate, input.OpUpdate} {
-				req := input.ForObject(o)
+				req := forObject(t, o)
 				req.Operation = op
 				if op == input.OpUpdate {
-					req.OldObject = map[string]any{"kind": o["kind"], "metadata": map[string]any{"name": "old"}}
+					req.OldObject = forObject(t, map[string]any{"kind": o["kind"], "metadata": map[string]any{"name": "old"}}).Object
 				}
 				add(fmt.Sprintf("odd object %d.%d %s", i, j, op), req, described(req, namespaces["legacy"], input.ModeAdmission))
 			}
@@ -311,7 +311,7 @@ func admissionRequest(t *testing.T, obj map[string]any, op string) input.Request
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := input.ForObject(obj)
+	base := forObject(t, obj)
 	req := &admissionv1.AdmissionRequest{
 		UID:       types.UID("uid"),
 		Operation: admissionv1.Operation(op),

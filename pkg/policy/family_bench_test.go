@@ -219,13 +219,13 @@ func benchDeploymentInput(tb testing.TB) *input.Input {
 		}}},
 	}
 	images := map[string]input.Image{}
-	for _, ref := range input.ContainerImages(obj, "Deployment") {
+	for _, ref := range input.ContainerImages(ast.MustInterfaceToValue(obj), "Deployment") {
 		parts := strings.SplitN(ref, "/", 2)
 		repo, tag, _ := strings.Cut(parts[1], ":")
 		images[ref] = input.Image{Reference: ref, Registry: parts[0], Repository: repo, Tag: tag, Scanned: true,
 			Scan: &input.ScanResult{ScannedAt: "2026-11-24T00:00:00Z", DBUpdatedAt: "2026-11-24T00:00:00Z"}}
 	}
-	in, err := input.New(input.ForObject(obj), input.Context{Mode: input.ModeAdmission, Cluster: input.Cluster{Name: "bench", Region: "eu-west-1"}, Images: images})
+	in, err := input.New(forObject(tb, obj), input.Context{Mode: input.ModeAdmission, Cluster: input.Cluster{Name: "bench", Region: "eu-west-1"}, Images: images})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -133,12 +133,16 @@ func (s *Scanner) Scan(ctx context.Context, objs []manifest.Object, readErrs []e
 
 // evaluate mutates an object as admission would, then validates the result.
 func (s *Scanner) evaluate(ctx context.Context, obj manifest.Object, env *environment) Result {
-	req := input.ForObject(obj.Object)
-	res := Result{Source: obj.Source(), Kind: req.Kind.Kind, Namespace: req.Namespace, Name: req.Name, Violations: []policy.Violation{}, Patches: []policy.Patch{}}
+	res := Result{Source: obj.Source(), Kind: obj.Kind(), Violations: []policy.Violation{}, Patches: []policy.Patch{}}
 	fail := func(err error) Result {
 		res.Error = err.Error()
 		return res
 	}
+	req, err := input.ForObject(obj.Object)
+	if err != nil {
+		return fail(err)
+	}
+	res.Namespace, res.Name = req.Namespace, req.Name
 	in, err := input.New(req, env.contextFor(req))
 	if err != nil {
 		return fail(fmt.Errorf("build policy input: %w", err))
@@ -153,7 +157,9 @@ func (s *Scanner) evaluate(ctx context.Context, obj manifest.Object, env *enviro
 		if err != nil {
 			return fail(fmt.Errorf("mutating policies produced a patch that does not apply: %w", err))
 		}
-		req = input.ForObject(patched)
+		if req, err = input.ForObject(patched); err != nil {
+			return fail(err)
+		}
 		if in, err = input.New(req, env.contextFor(req)); err != nil {
 			return fail(fmt.Errorf("build policy input: %w", err))
 		}
@@ -181,7 +187,7 @@ func gather(objs []manifest.Object, cluster config.Cluster) *environment {
 		namespaces: map[string]*input.Namespace{},
 	}
 	for _, o := range objs {
-		if !env.sawImages && len(input.ContainerImages(o.Object, o.Kind())) > 0 {
+		if !env.sawImages && hasPodSpec(o) {
 			env.sawImages = true
 		}
 		meta, _ := o.Object["metadata"].(map[string]any)
@@ -197,6 +203,22 @@ func gather(objs []manifest.Object, cluster config.Cluster) *environment {
 		}
 	}
 	return env
+}
+
+// hasPodSpec says whether a manifest object has a pod spec, whose images an offline
+// scan does not scan.
+func hasPodSpec(o manifest.Object) bool {
+	keys, ok := input.PodSpecKeys(o.Kind())
+	if !ok {
+		return false
+	}
+	cur := o.Object
+	for _, k := range keys {
+		if cur, ok = cur[k].(map[string]any); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // contextFor builds input.context for one request.

@@ -819,6 +819,7 @@ func TestSchemaRefusesBadValuesNamingTheField(t *testing.T) {
 		{"an unknown top-level key", []string{"--set", "webhok.replicas=3"}, "'webhok'"},
 		{"a timeout the API server does not allow", []string{"--set", "webhook.timeoutSeconds=45"}, "/webhook/timeoutSeconds"},
 		{"a duration that is not one", []string{"--set", "webhook.evaluationTimeout=3 seconds"}, "/webhook/evaluationTimeout"},
+		{"a memory limit that is not a quantity", []string{"--set", "webhook.gc.memoryLimit=lots"}, "/webhook/gc/memoryLimit"},
 		{"an unknown TLS mode", []string{"--set", "tls.mode=vault"}, "/tls/mode"},
 		{"secret TLS without its Secret", []string{"--set", "tls.mode=secret"}, "/tls/secretName"},
 		{"a CA bundle that is not base64", []string{"--set", "tls.mode=secret,tls.secretName=s,tls.caBundle=not base64!"}, "/tls/caBundle"},

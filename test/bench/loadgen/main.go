@@ -12,20 +12,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"sigs.k8s.io/yaml"
@@ -51,7 +48,19 @@ func main() {
 	compare := flag.Bool("compare-trail", false, "start the webhook without and then with the audit trail (to a local bailiff server), drive each at -rate, and compare")
 	bailiff := flag.String("bailiff", "bin/bailiff", "the bailiff binary, for -compare-trail")
 	trailFlags := flag.String("trail-flags", "", "more flags for the webhook with the trail, for -compare-trail (e.g. \"--trail-batch-delay 0\")")
+	cpuProfile := flag.String("cpuprofile", "", "write the load generator's own CPU profile to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	if *compare {
 		if err := compareTrail(*bailiff, *configFile, *rate, *duration, *size, strings.Fields(*trailFlags)); err != nil {
@@ -68,31 +77,43 @@ func main() {
 }
 
 func run(url, caFile string, rate int, duration time.Duration, peak bool, peakP99, step time.Duration, pid int, configFile string, size int) error {
-	reviews, objects, err := buildCorpus(size)
+	reviews, err := buildCorpus(size)
 	if err != nil {
 		return err
 	}
-	if err := engineTime(configFile, objects); err != nil {
+	if err := engineTime(configFile, reviews); err != nil {
 		return err
 	}
-	client, err := newClient(caFile)
+	tlsConfig, err := trusting(caFile)
 	if err != nil {
 		return err
 	}
+	s, err := newSender(url, tlsConfig, reviews)
+	if err != nil {
+		return err
+	}
+	defer s.close()
 	// Warm up connections and the webhook's caches.
-	warm := drive(client, url, reviews, 200, 2*time.Second)
+	warm := drive(s, 200, 2*time.Second)
 	if warm.errors > 0 {
 		return fmt.Errorf("warm-up: %d of %d requests failed: %s", warm.errors, warm.sent, warm.firstError)
 	}
-	res := drive(client, url, reviews, rate, duration)
+	self0, webhook0 := cpuTime(os.Getpid()), cpuTime(pid)
+	res := drive(s, rate, duration)
 	fmt.Printf("steady: %s\n", res)
+	perRequest := func(d time.Duration) time.Duration { return (d / time.Duration(res.sent)).Round(time.Microsecond) }
+	if pid > 0 {
+		fmt.Printf("CPU per request: webhook %s, load generator %s\n", perRequest(cpuTime(pid)-webhook0), perRequest(cpuTime(os.Getpid())-self0))
+	} else {
+		fmt.Printf("CPU per request: load generator %s\n", perRequest(cpuTime(os.Getpid())-self0))
+	}
 	if pid > 0 {
 		fmt.Printf("webhook peak RSS: %s\n", peakRSS(pid))
 	}
 	if peak {
 		best := 0
 		for _, r := range []int{1500, 2000, 2500, 3000, 3500, 4000, 5000, 6000} {
-			res := drive(client, url, reviews, r, step)
+			res := drive(s, r, step)
 			ok := res.errors == 0 && res.percentile(99) <= peakP99 && res.achieved() >= 0.98*float64(r)
 			fmt.Printf("peak step %5d/s: %s ok=%v\n", r, res, ok)
 			if !ok {
@@ -109,16 +130,17 @@ func run(url, caFile string, rate int, duration time.Duration, peak bool, peakP9
 }
 
 // buildCorpus turns the benchmark manifests into AdmissionReview CREATE requests.
-func buildCorpus(n int) ([][]byte, []map[string]any, error) {
+func buildCorpus(n int) ([][]byte, error) {
 	reviews := make([][]byte, n)
-	objects := make([]map[string]any, n)
 	for i := range n {
 		var obj map[string]any
 		if err := yaml.Unmarshal([]byte(corpus.Object(i)), &obj); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		objects[i] = obj
-		req := input.ForObject(obj)
+		req, err := input.ForObject(obj)
+		if err != nil {
+			return nil, err
+		}
 		apiVersion, _ := obj["apiVersion"].(string)
 		group, version, found := strings.Cut(apiVersion, "/")
 		if !found {
@@ -135,16 +157,17 @@ func buildCorpus(n int) ([][]byte, []map[string]any, error) {
 			},
 		})
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		reviews[i] = body
 	}
-	return reviews, objects, nil
+	return reviews, nil
 }
 
-// engineTime evaluates the corpus with the engine in this process, one core, as the
-// webhook would (input built, mutate, validate), and prints the per-object times.
-func engineTime(configFile string, objects []map[string]any) error {
+// engineTime evaluates the corpus with the engine in this process, one goroutine, as
+// the webhook's /validate does once the AdmissionReview is decoded (input built, then
+// validated), and prints the per-object times; and the decoding alone.
+func engineTime(configFile string, reviews [][]byte) error {
 	cfg, err := config.Load(configFile)
 	if err != nil {
 		return err
@@ -154,46 +177,63 @@ func engineTime(configFile string, objects []map[string]any) error {
 	if err != nil {
 		return err
 	}
-	var times []time.Duration
+	var decodeTimes, times []time.Duration
 	for round := range 3 {
-		for _, obj := range objects {
+		for _, body := range reviews {
 			start := time.Now()
-			req := input.ForObject(obj)
-			c := input.Context{Mode: input.ModeAdmission, Images: webhook.UnscannedWithoutScanner(ctx, req, input.ContainerImages(obj, req.Kind.Kind))}
-			in, err := input.New(req, c)
+			review, err := input.DecodeAdmissionReview(body)
 			if err != nil {
 				return err
 			}
-			if _, err := e.Mutate(ctx, in); err != nil {
+			decoded := time.Now()
+			req := review.Input
+			c := input.Context{Mode: input.ModeAdmission, Images: webhook.UnscannedWithoutScanner(ctx, req, input.ContainerImages(req.Object, req.Kind.Kind))}
+			in, err := input.New(req, c)
+			if err != nil {
 				return err
 			}
 			if _, err := e.Evaluate(ctx, in); err != nil {
 				return err
 			}
 			if round > 0 { // the first round warms caches
-				times = append(times, time.Since(start))
+				decodeTimes = append(decodeTimes, decoded.Sub(start))
+				times = append(times, time.Since(decoded))
 			}
 		}
 	}
-	r := result{latencies: times}
-	fmt.Printf("engine only (input, mutate, validate; one goroutine): mean %s p50 %s p99 %s over %d evaluations\n",
+	d, r := result{latencies: decodeTimes}, result{latencies: times}
+	fmt.Printf("AdmissionReview decoding only (one goroutine): mean %s p50 %s p99 %s\n", d.mean(), d.percentile(50), d.percentile(99))
+	fmt.Printf("engine only (input built, validated; one goroutine): mean %s p50 %s p99 %s over %d evaluations\n",
 		r.mean(), r.percentile(50), r.percentile(99), len(times))
 	return nil
 }
 
-func newClient(caFile string) (*http.Client, error) {
+// trusting is a TLS client configuration that trusts the CA in caFile (the system's
+// roots when caFile is empty).
+func trusting(caFile string) (*tls.Config, error) {
+	if caFile == "" {
+		return &tls.Config{}, nil
+	}
+	ca, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
 	pool := x509.NewCertPool()
-	if caFile != "" {
-		ca, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, err
-		}
-		pool.AppendCertsFromPEM(ca)
+	if !pool.AppendCertsFromPEM(ca) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
+	}
+	return &tls.Config{RootCAs: pool}, nil
+}
+
+func newClient(caFile string) (*http.Client, error) {
+	tlsConfig, err := trusting(caFile)
+	if err != nil {
+		return nil, err
 	}
 	return &http.Client{
 		Timeout: 10 * time.Second,
 		Transport: &http.Transport{
-			TLSClientConfig:     &tls.Config{RootCAs: pool},
+			TLSClientConfig:     tlsConfig,
 			MaxIdleConns:        512,
 			MaxIdleConnsPerHost: 512,
 			IdleConnTimeout:     90 * time.Second,
@@ -237,58 +277,6 @@ func (r result) String() string {
 		r.sent, r.elapsed.Round(time.Millisecond), r.achieved(), r.errors,
 		r.percentile(50).Round(time.Microsecond), r.percentile(90).Round(time.Microsecond),
 		r.percentile(99).Round(time.Microsecond), r.percentile(100).Round(time.Microsecond))
-}
-
-// drive sends requests at rate for duration, open loop, and measures each from its
-// scheduled start, so a stalled server shows in the latencies instead of slowing the
-// sender (no coordinated omission).
-func drive(client *http.Client, url string, reviews [][]byte, rate int, duration time.Duration) result {
-	total := int(float64(rate) * duration.Seconds())
-	latencies := make([]time.Duration, total)
-	ok := make([]bool, total)
-	var errors atomic.Int64
-	var firstError atomic.Value
-	interval := time.Second / time.Duration(rate)
-	start := time.Now()
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 2048) // bounds goroutines; a full semaphore is a stalled server
-	for i := range total {
-		scheduled := start.Add(time.Duration(i) * interval)
-		if d := time.Until(scheduled); d > 0 {
-			time.Sleep(d)
-		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func(i int, scheduled time.Time) {
-			defer func() { <-sem; wg.Done() }()
-			resp, err := client.Post(url, "application/json", bytes.NewReader(reviews[i%len(reviews)]))
-			if err == nil {
-				_, err = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if err == nil && resp.StatusCode != http.StatusOK {
-					err = fmt.Errorf("HTTP %d", resp.StatusCode)
-				}
-			}
-			if err != nil {
-				errors.Add(1)
-				firstError.CompareAndSwap(nil, err.Error())
-				return
-			}
-			latencies[i] = time.Since(scheduled)
-			ok[i] = true
-		}(i, scheduled)
-	}
-	wg.Wait()
-	r := result{sent: int64(total), errors: errors.Load(), elapsed: time.Since(start)}
-	if e, _ := firstError.Load().(string); e != "" {
-		r.firstError = e
-	}
-	for i, l := range latencies {
-		if ok[i] {
-			r.latencies = append(r.latencies, l)
-		}
-	}
-	return r
 }
 
 // peakRSS reads a process's high-water resident set size.

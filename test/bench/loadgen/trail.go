@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -25,7 +26,7 @@ const benchCluster = "bench"
 // what became of the events: emitted, dropped, stored by the server, and how long the
 // server took to have them all once the load ended.
 func compareTrail(bailiff, configFile string, rate int, duration time.Duration, size int, trailFlags []string) error {
-	reviews, _, err := buildCorpus(size)
+	reviews, err := buildCorpus(size)
 	if err != nil {
 		return err
 	}
@@ -80,7 +81,11 @@ func compareTrail(bailiff, configFile string, rate int, duration time.Duration, 
 	}
 	defer on.proc.stop()
 	for _, w := range []*webhookUnderLoad{off, on} {
-		if warm := drive(w.client, w.base+"/validate", reviews, 200, 2*time.Second); warm.errors > 0 {
+		if w.sender, err = newSender(w.base+"/validate", w.tlsConfig, reviews); err != nil {
+			return err
+		}
+		defer w.sender.close()
+		if warm := drive(w.sender, 200, 2*time.Second); warm.errors > 0 {
 			return fmt.Errorf("warm-up: %d of %d requests failed: %s", warm.errors, warm.sent, warm.firstError)
 		}
 	}
@@ -112,7 +117,7 @@ func (c cpuUse) per(requests int64) string {
 // measure drives w for one round and adds the CPU the webhook and the server used.
 func measure(w *webhookUnderLoad, server *process, use *cpuUse, reviews [][]byte, rate int, d time.Duration) result {
 	w0, s0 := cpuTime(w.proc.cmd.Process.Pid), cpuTime(server.cmd.Process.Pid)
-	res := drive(w.client, w.base+"/validate", reviews, rate, d)
+	res := drive(w.sender, rate, d)
 	use.webhook += cpuTime(w.proc.cmd.Process.Pid) - w0
 	use.server += cpuTime(server.cmd.Process.Pid) - s0
 	return res
@@ -152,9 +157,11 @@ func (r result) add(o result) result {
 
 // webhookUnderLoad is a running webhook and a client that trusts it.
 type webhookUnderLoad struct {
-	proc   *process
-	client *http.Client
-	base   string
+	proc      *process
+	client    *http.Client // for readiness and metrics
+	tlsConfig *tls.Config
+	sender    *sender // for the load
+	base      string
 }
 
 // startWebhook starts a webhook on a free loopback port and waits until it is ready.
@@ -180,7 +187,10 @@ func startWebhook(bailiff, configFile, dir string, extra []string) (*webhookUnde
 		time.Sleep(100 * time.Millisecond)
 	}
 	w := &webhookUnderLoad{proc: p, base: "https://" + addr}
-	if w.client, err = newClient(filepath.Join(certDir, "ca.crt")); err == nil {
+	if w.tlsConfig, err = trusting(filepath.Join(certDir, "ca.crt")); err == nil {
+		w.client, err = newClient(filepath.Join(certDir, "ca.crt"))
+	}
+	if err == nil {
 		err = waitReady(w.client, w.base+"/readyz", p)
 	}
 	if err != nil {
