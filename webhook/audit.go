@@ -142,21 +142,38 @@ func (r *recorder) drop(reason string) {
 		"reason", reason, "queue", cap(r.queue))
 }
 
+// recorderLinger is how long the recorder lets decisions gather after waking for one,
+// so under steady load it wakes once per group rather than once per request.
+const recorderLinger = 10 * time.Millisecond
+
 func (r *recorder) run(ctx context.Context) {
 	defer close(r.done)
 	for {
 		select {
 		case d := <-r.queue:
 			r.hand(ctx, d)
-		case <-r.stop:
-			for {
-				select {
-				case d := <-r.queue:
-					r.hand(ctx, d)
-				default:
-					return
-				}
+			linger := time.NewTimer(recorderLinger)
+			select {
+			case <-linger.C:
+			case <-r.stop:
+				linger.Stop()
 			}
+			r.drain(ctx)
+		case <-r.stop:
+			r.drain(ctx)
+			return
+		}
+	}
+}
+
+// drain hands over every decision waiting.
+func (r *recorder) drain(ctx context.Context) {
+	for {
+		select {
+		case d := <-r.queue:
+			r.hand(ctx, d)
+		default:
+			return
 		}
 	}
 }

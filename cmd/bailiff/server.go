@@ -56,6 +56,7 @@ func newServerCommand() *cobra.Command {
 		insecureHTTP   bool
 		adminTokenFile string
 		logFormat      string
+		pprofAddr      string
 		rf             serverReportFlags
 	)
 	cmd := &cobra.Command{
@@ -132,6 +133,9 @@ log, and is not ready.`,
 			g.Go(func() error {
 				return srv.Serve(gctx, l, server.ServeOptions{CertDir: certDir, InsecureHTTP: insecureHTTP})
 			})
+			if pprofAddr != "" {
+				g.Go(func() error { return servePprof(gctx, pprofAddr, logger) })
+			}
 			if err := g.Wait(); err != nil && ctx.Err() == nil {
 				return err
 			}
@@ -147,6 +151,7 @@ log, and is not ready.`,
 	f.BoolVar(&insecureHTTP, "insecure-http", false, "serve plain HTTP instead of HTTPS, for local demos only: tokens cross the network in the clear")
 	f.StringVar(&adminTokenFile, "admin-token-file", "", `file holding a token to install as the "admin" credential at start (e.g. a mounted Secret)`)
 	f.StringVar(&logFormat, "log-format", "json", "log format: json or text")
+	f.StringVar(&pprofAddr, "pprof-addr", "", "address to serve Go's /debug/pprof on, for profiling (default: off; keep it on loopback)")
 	rf.register(cmd)
 	cmd.AddCommand(newServerTokenCommand())
 	return cmd

@@ -2,6 +2,7 @@ package trail
 
 import (
 	"sync"
+	"time"
 
 	"github.com/bailiff/bailiff/pkg/store"
 )
@@ -43,13 +44,24 @@ func (m *memoryQueue) push(e store.Event) pushResult {
 	}
 }
 
-// take waits for at least one event and returns up to n. After close it
-// returns what is left; more is false once the queue is closed and empty.
-func (m *memoryQueue) take(n int) (events []store.Event, more bool) {
+// take waits for at least one event and returns up to n. With a linger, it then
+// lets more events gather for that long (unless the queue is closing), so a steady
+// trickle is taken in groups: one wake-up and one disk sync per group instead of per
+// event. After close it returns what is left; more is false once the queue is closed
+// and empty.
+func (m *memoryQueue) take(n int, linger time.Duration) (events []store.Event, more bool) {
 	select {
 	case e := <-m.ch:
 		events = append(events, e)
 	case <-m.done:
+	}
+	if linger > 0 && len(events) > 0 && len(m.ch) < n-1 {
+		t := time.NewTimer(linger)
+		select {
+		case <-t.C:
+		case <-m.done:
+			t.Stop()
+		}
 	}
 	for len(events) < n {
 		select {

@@ -49,7 +49,7 @@ func compareTrail(bailiff, configFile string, rate int, duration time.Duration, 
 	}
 	serverURL := "http://" + serverAddr
 	server, err := startProcess(filepath.Join(dir, "server.log"), bailiff, "server", "--addr", serverAddr, "--insecure-http",
-		"--store", storeDSN, "--admin-token-file", adminToken, "--log-format", "text")
+		"--store", storeDSN, "--admin-token-file", adminToken, "--log-format", "text", "--pprof-addr", "127.0.0.1:6061")
 	if err != nil {
 		return err
 	}
