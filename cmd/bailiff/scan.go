@@ -1,9 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -43,16 +43,13 @@ Exit status: 0 nothing denied, 1 something denied, 2 usage or input errors.`,
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
-			objs, readErrs := manifest.ReadAll(paths, stdin)
 			// Only the kinds read are prepared: preparing every kind's queries is most
 			// of what building the policy set costs.
-			restrict := &policy.Restriction{Operations: []string{input.OpCreate}}
-			for _, o := range objs {
-				if k := o.Kind(); !slices.Contains(restrict.Kinds, k) {
-					restrict.Kinds = append(restrict.Kinds, k)
-				}
+			build := func(ctx context.Context, kinds []string) (*policy.Engine, error) {
+				restrict := &policy.Restriction{Kinds: kinds, Operations: []string{input.OpCreate}}
+				return pf.engineWith(ctx, func(o *policy.Options) { o.Restrict = restrict })
 			}
-			engine, err := pf.engineWith(cmd.Context(), func(o *policy.Options) { o.Restrict = restrict })
+			engine, objs, readErrs, err := scan.Load(cmd.Context(), paths, stdin, build)
 			if err != nil {
 				return err
 			}

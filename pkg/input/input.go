@@ -5,6 +5,7 @@ package input
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -133,8 +134,8 @@ func New(req Request, ctx Context) (*Input, error) {
 		Namespace: req.Namespace,
 		Name:      req.Name,
 		value: ast.NewObject(
-			ast.Item(ast.InternedTerm("request"), ast.NewTerm(request)),
-			ast.Item(ast.InternedTerm("context"), ast.NewTerm(context)),
+			ast.Item(keyTerm("request"), ast.NewTerm(request)),
+			ast.Item(keyTerm("context"), ast.NewTerm(context)),
 		),
 	}, nil
 }
@@ -227,7 +228,7 @@ func contextValue(c Context) (ast.Value, error) {
 		item("images", imagesTerm(c.Images)),
 	)
 	if c.Namespace != nil {
-		obj.Insert(ast.InternedTerm("namespace"), ast.ObjectTerm(
+		obj.Insert(keyTerm("namespace"), ast.ObjectTerm(
 			item("name", ast.StringTerm(c.Namespace.Name)),
 			item("labels", stringMapTerm(c.Namespace.Labels)),
 			item("annotations", stringMapTerm(c.Namespace.Annotations)),
@@ -242,7 +243,7 @@ func contextValue(c Context) (ast.Value, error) {
 			}
 			classes.Insert(ast.StringTerm(name), ast.NewTerm(v))
 		}
-		obj.Insert(ast.InternedTerm("storageClasses"), ast.NewTerm(classes))
+		obj.Insert(keyTerm("storageClasses"), ast.NewTerm(classes))
 	}
 	return obj, nil
 }
@@ -310,5 +311,22 @@ func stringMapTerm(m map[string]string) *ast.Term {
 }
 
 func item(key string, value *ast.Term) [2]*ast.Term {
-	return ast.Item(ast.InternedTerm(key), value)
+	return ast.Item(keyTerm(key), value)
+}
+
+// inputKeys holds a shared term for every key of the input document Go builds, so
+// building an input allocates none. Built once at initialisation, only read afterwards.
+var inputKeys = newCommonStrings(strings.Fields(`request context
+	uid operation kind group version namespace name userInfo username groups extra object
+	oldObject dryRun mode cluster region labels annotations images storageClasses
+	reference registry repository tag digest scanned error resolved_digest resolve_error
+	unscanned_reason scan critical high medium low fixable db_updated_at scanned_at
+	vulnerabilities id severity package installed fixed`)...)
+
+// keyTerm is the shared term of an input key.
+func keyTerm(key string) *ast.Term {
+	if t, ok := inputKeys[key]; ok {
+		return t
+	}
+	return ast.StringTerm(key)
 }

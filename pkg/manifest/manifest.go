@@ -4,18 +4,14 @@
 package manifest
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"go.yaml.in/yaml/v3"
 
@@ -57,85 +53,78 @@ func (e *Error) Unwrap() error { return e.Err }
 // Decode reads every object of one manifest. It returns the objects it could read and
 // one *Error per broken document.
 func Decode(file string, r io.Reader) ([]Object, []error) {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, []error{&Error{File: file, Err: fmt.Errorf("read: %w", err)}}
-	}
-	if looksLikeJSON(data) {
-		return decodeJSON(file, data)
-	}
-	docs, err := splitYAML(data)
-	if err != nil {
-		return nil, []error{&Error{File: file, Err: err}}
-	}
-	return decodeYAMLDocuments(file, docs)
-}
-
-// decodeYAMLDocuments decodes a stream's documents on every CPU (YAML parsing is
-// most of what reading a large manifest costs) and returns them in stream order.
-func decodeYAMLDocuments(file string, docs []document) ([]Object, []error) {
-	type decoded struct {
-		objs []Object
-		errs []error
-	}
-	out := make([]decoded, len(docs))
-	next := atomic.Int64{}
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(docs)) {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(docs); i = int(next.Add(1) - 1) {
-				out[i].objs, out[i].errs = decodeYAMLDocument(file, docs[i])
-			}
-		})
-	}
-	wg.Wait()
-	var objs []Object
-	var errs []error
-	for _, d := range out {
-		objs = append(objs, d.objs...)
-		errs = append(errs, d.errs...)
-	}
-	return objs, errs
+	p := split(Stdin, r)
+	p.file = file
+	return (&Documents{parts: []part{p}}).Decode()
 }
 
 // document is one YAML document and the line of the file it starts on.
 type document struct {
 	data      []byte
 	firstLine int
+	// kindHint is the value of the document's top-level "kind:" line, read while
+	// splitting; "" when there is none (a flow mapping, an unusual layout).
+	kindHint string
 }
 
-var separator = regexp.MustCompile(`^---(\s|$)`)
+// kindLine reads a top-level "kind: Value" line: the value when it is a plain word.
+func kindLine(line []byte) (string, bool) {
+	rest, ok := bytes.CutPrefix(line, []byte("kind:"))
+	if !ok {
+		return "", false
+	}
+	if i := bytes.Index(rest, []byte(" #")); i >= 0 {
+		rest = rest[:i]
+	}
+	v := string(bytes.Trim(bytes.TrimSpace(rest), `"'`))
+	for _, r := range v {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9') {
+			return "", false
+		}
+	}
+	return v, v != ""
+}
 
 // splitYAML cuts a stream at its "---" lines, as kubectl does, remembering where each
 // document starts so errors and sources carry the file's line numbers.
 func splitYAML(data []byte) ([]document, error) {
 	var docs []document
-	var cur bytes.Buffer
-	start, line := 1, 0
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64*1024), MaxDocumentSize)
-	flush := func(next int) {
-		if strings.TrimSpace(cur.String()) != "" {
-			docs = append(docs, document{data: bytes.Clone(cur.Bytes()), firstLine: start})
+	start, from, line, hint := 1, 0, 0, ""
+	flush := func(end, next int) {
+		if len(bytes.TrimSpace(data[from:end])) > 0 {
+			docs = append(docs, document{data: data[from:end:end], firstLine: start, kindHint: hint})
 		}
-		cur.Reset()
-		start = next
+		start, hint = next, ""
 	}
-	for sc.Scan() {
+	for off := 0; off < len(data); {
+		end, next := len(data), len(data)
+		if i := bytes.IndexByte(data[off:], '\n'); i >= 0 {
+			end, next = off+i, off+i+1
+		}
 		line++
-		text := sc.Bytes()
-		if separator.Match(text) || bytes.Equal(bytes.TrimRight(text, " \t\r"), []byte("...")) {
-			flush(line + 1)
-			continue
+		text := data[off:end]
+		if len(text) > MaxDocumentSize {
+			return nil, fmt.Errorf("line %d: line too long (a line may be at most %d MiB)", line, MaxDocumentSize>>20)
 		}
-		cur.Write(text)
-		cur.WriteByte('\n')
+		if isSeparator(text) {
+			flush(off, line+1)
+			from = next
+		} else if k, ok := kindLine(text); ok {
+			hint = k
+		}
+		off = next
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("line %d: %w (a line may be at most %d MiB)", line+1, err, MaxDocumentSize>>20)
-	}
-	flush(line + 1)
+	flush(len(data), line+1)
 	return docs, nil
+}
+
+// isSeparator reports whether a line ends a document: "---" (with anything after a
+// space) or "...", as kubectl splits streams.
+func isSeparator(line []byte) bool {
+	if rest, ok := bytes.CutPrefix(line, []byte("---")); ok {
+		return len(rest) == 0 || rest[0] == ' ' || rest[0] == '\t' || rest[0] == '\r' || rest[0] == '\f'
+	}
+	return bytes.Equal(bytes.TrimRight(line, " \t\r"), []byte("..."))
 }
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)
@@ -143,6 +132,19 @@ var yamlLine = regexp.MustCompile(`line (\d+)`)
 func decodeYAMLDocument(file string, doc document) ([]Object, []error) {
 	if len(doc.data) > MaxDocumentSize {
 		return nil, []error{&Error{File: file, Line: doc.firstLine, Err: fmt.Errorf("document is larger than %d MiB", MaxDocumentSize>>20)}}
+	}
+	if v, line, ok := yamlvalue.DecodeFast(doc.data); ok {
+		if v == nil {
+			return nil, nil // a document of comments only
+		}
+		// Lists take the path below, which knows each item's line.
+		if obj, ok := v.(map[string]any); ok && !isListKind(obj) {
+			line = doc.firstLine + line - 1
+			if err := checkObject(obj); err != nil {
+				return nil, []error{&Error{File: file, Line: line, Err: err}}
+			}
+			return []Object{{File: file, Line: line, Object: obj}}, nil
+		}
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(doc.data, &root); err != nil {

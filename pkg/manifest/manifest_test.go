@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -145,4 +146,38 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestKindHints(t *testing.T) {
+	tests := []struct {
+		name         string
+		files        map[string]string
+		wantKinds    []string
+		wantComplete bool
+	}{
+		{"every document declares its kind", map[string]string{"a.yaml": "apiVersion: v1\nkind: Pod\n---\nkind: \"Service\" # a comment\napiVersion: v1\n---\nkind: Pod\n"},
+			[]string{"Pod", "Service"}, true},
+		{"a flow mapping hides its kind", map[string]string{"a.yaml": "kind: Pod\n---\n{kind: Service, apiVersion: v1}\n"}, []string{"Pod"}, false},
+		{"a nested kind line is not the document's", map[string]string{"a.yaml": "apiVersion: v1\nmetadata:\n  kind: Pod\n"}, nil, false},
+		{"a List's items have kinds of their own", map[string]string{"a.yaml": "apiVersion: v1\nkind: List\nitems: []\n"}, nil, false},
+		{"JSON is decoded to be known", map[string]string{"a.json": `{"kind":"Pod","apiVersion":"v1"}`}, nil, false},
+		{"comments and empty documents need no kind", map[string]string{"a.yaml": "# nothing\n---\nkind: Role\n"}, []string{"Role"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var paths []string
+			for name, content := range tt.files {
+				p := filepath.Join(dir, name)
+				if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				paths = append(paths, p)
+			}
+			kinds, complete := Split(paths, nil).KindHints()
+			if !slices.Equal(kinds, tt.wantKinds) || complete != tt.wantComplete {
+				t.Errorf("KindHints() = %v, %v; want %v, %v", kinds, complete, tt.wantKinds, tt.wantComplete)
+			}
+		})
+	}
 }

@@ -3,10 +3,14 @@ package scan
 import (
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/bailiff/bailiff/pkg/policy"
 )
@@ -20,15 +24,42 @@ func Write(w io.Writer, format string, r *Report, policies []policy.Metadata) er
 	case "table":
 		return writeTable(w, r)
 	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return writeJSON(w, r)
 	case "sarif":
 		return writeSARIF(w, r, policies)
 	case "junit":
 		return writeJUnit(w, r)
 	}
 	return fmt.Errorf("unknown output format %q: use one of %s", format, strings.Join(Formats, ", "))
+}
+
+// writeJSON writes the report as one indented JSON object. The results, most of the
+// work with thousands of objects, are encoded on every CPU first.
+func writeJSON(w io.Writer, r *Report) error {
+	out := struct {
+		Results          []json.RawMessage `json:"results"`
+		Summary          Summary           `json:"summary"`
+		Notes            []string          `json:"notes,omitempty"`
+		Errors           []string          `json:"errors,omitempty"`
+		PolicySetVersion string            `json:"policySetVersion"`
+	}{make([]json.RawMessage, len(r.Results)), r.Summary, r.Notes, r.Errors, r.PolicySetVersion}
+	errs := make([]error, len(r.Results))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(r.Results)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(r.Results); i = int(next.Add(1) - 1) {
+				out.Results[i], errs[i] = json.Marshal(r.Results[i])
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }
 
 // writeTable prints, for each object with something to say, its verdict and every

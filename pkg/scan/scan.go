@@ -179,6 +179,7 @@ type environment struct {
 	namespaces     map[string]*input.Namespace
 	storageClasses map[string]map[string]any
 	sawImages      bool
+	images         sync.Map // image reference -> input.Image: manifests repeat images
 }
 
 func gather(objs []manifest.Object, cluster config.Cluster) *environment {
@@ -232,7 +233,11 @@ func (env *environment) contextFor(req input.Request) input.Context {
 	if refs := input.ContainerImages(req.Object, req.Kind.Kind); len(refs) > 0 {
 		ctx.Images = make(map[string]input.Image, len(refs))
 		for _, ref := range refs {
-			ctx.Images[ref] = images.Describe(ref, UnscannedReason)
+			img, ok := env.images.Load(ref)
+			if !ok {
+				img, _ = env.images.LoadOrStore(ref, images.Describe(ref, UnscannedReason))
+			}
+			ctx.Images[ref] = img.(input.Image)
 		}
 	}
 	return ctx

@@ -5,10 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/bailiff/bailiff/pkg/config"
+	"github.com/bailiff/bailiff/pkg/input"
 	"github.com/bailiff/bailiff/pkg/manifest"
 	"github.com/bailiff/bailiff/pkg/policy"
 	"github.com/bailiff/bailiff/pkg/scan"
@@ -302,4 +308,74 @@ func BenchmarkScan10000(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(10000*b.N)/b.Elapsed().Seconds(), "objects/s")
+}
+
+func TestLoadBuildsForEveryKindRead(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name   string
+		files  []string
+		builds [][]string // the kinds of each build, in order
+	}{
+		{"kind lines name every kind: one build, while decoding",
+			[]string{write("a.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: b}\n")},
+			[][]string{{"Pod", "Service"}}},
+		{"a List hides its items' kinds: built after decoding",
+			[]string{write("l.yaml", "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Pod, metadata: {name: a}}\n")},
+			[][]string{{"Pod"}}},
+		{"JSON: built after decoding",
+			[]string{write("a.json", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}`)},
+			[][]string{{"ConfigMap"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var builds [][]string
+			var mu sync.Mutex
+			build := func(ctx context.Context, kinds []string) (*policy.Engine, error) {
+				mu.Lock()
+				builds = append(builds, kinds)
+				mu.Unlock()
+				return policy.New(ctx, policy.Options{SkipTests: true, Restrict: &policy.Restriction{Kinds: kinds, Operations: []string{input.OpCreate}}})
+			}
+			engine, objs, errs, err := scan.Load(context.Background(), tt.files, nil, build)
+			if err != nil || len(errs) > 0 || engine == nil {
+				t.Fatalf("Load: %v %v", err, errs)
+			}
+			if len(objs) == 0 {
+				t.Fatal("no objects read")
+			}
+			if !reflect.DeepEqual(builds, tt.builds) {
+				t.Errorf("builds = %v, want %v", builds, tt.builds)
+			}
+		})
+	}
+}
+
+func TestJSONOutputIsTheReportEncoded(t *testing.T) {
+	objs, errs := manifest.Decode("bench.yaml", strings.NewReader(corpus.Stream(40)))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	report := scan.New(engine(t), 0).Scan(context.Background(), objs, []error{errors.New("broken.yaml:3: invalid YAML")})
+	report.Notes = []string{"a note with <html> & co"}
+	var want bytes.Buffer
+	enc := json.NewEncoder(&want)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(report); err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	if err := scan.Write(&got, "json", report, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != want.String() {
+		t.Errorf("scan.Write json differs from the report encoded:\n%s\nwant:\n%s", got.String(), want.String())
+	}
 }
