@@ -99,21 +99,17 @@ func Split(paths []string, stdin io.Reader) *Documents {
 }
 
 func split(path string, stdin io.Reader) part {
-	name, r := path, stdin
+	var data []byte
+	var err error
 	if path == Stdin {
-		name = "<stdin>"
-	} else {
-		f, err := os.Open(path)
-		if err != nil {
-			return part{file: path, err: err}
+		if data, err = io.ReadAll(stdin); err != nil {
+			return part{file: "<stdin>", err: fmt.Errorf("read: %w", err)}
 		}
-		defer f.Close()
-		r = f
+		path = "<stdin>"
+	} else if data, err = os.ReadFile(path); err != nil { // sized once from the file's length
+		return part{file: path, err: err}
 	}
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return part{file: name, err: fmt.Errorf("read: %w", err)}
-	}
+	name := path
 	if looksLikeJSON(data) {
 		return part{file: name, json: data}
 	}

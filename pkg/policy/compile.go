@@ -63,7 +63,7 @@ type buildOptions struct {
 // buildSet parses, checks, compiles and (optionally) tests a policy set. Every problem
 // is reported with file:row:col; nothing is half-built.
 func buildSet(ctx context.Context, opts buildOptions) (*Set, error) {
-	mods, err := readModules(opts.sources)
+	mods, err := readModules(opts.sources, opts.runTests) // tests are parsed only to be run
 	if err != nil {
 		return nil, err
 	}

@@ -97,7 +97,7 @@ func benchAdmitDeployment(b *testing.B, ev Evaluator) {
 // cost is its time minus shared.
 func BenchmarkFamilies(b *testing.B) {
 	ctx := context.Background()
-	mods, err := readModules([]Source{Embedded()})
+	mods, err := readModules([]Source{Embedded()}, false)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -60,9 +60,9 @@ type module struct {
 	test   bool // a _test.rego file
 }
 
-// readModules parses every .rego file of the sources, reporting every parse error with
-// file:row:col.
-func readModules(sources []Source) ([]module, error) {
+// readModules parses every .rego file of the sources (the _test.rego files only with
+// tests), reporting every parse error with file:row:col.
+func readModules(sources []Source, tests bool) ([]module, error) {
 	var mods []module
 	var problems []string
 	for _, src := range sources {
@@ -79,7 +79,7 @@ func readModules(sources []Source) ([]module, error) {
 				}
 				return nil
 			}
-			if d.IsDir() || path.Ext(p) != ".rego" {
+			if d.IsDir() || path.Ext(p) != ".rego" || !tests && strings.HasSuffix(p, "_test.rego") {
 				return nil
 			}
 			b, err := fs.ReadFile(src.FS, p)

@@ -43,7 +43,7 @@ func (r TestResult) String() string {
 // `opa test` does (the default configuration is what `opa test policies/` loads from
 // policies/data.yaml). Results are sorted by location.
 func Test(ctx context.Context, sources []Source) ([]TestResult, error) {
-	mods, err := readModules(sources)
+	mods, err := readModules(sources, true)
 	if err != nil {
 		return nil, err
 	}
