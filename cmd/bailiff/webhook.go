@@ -73,6 +73,10 @@ then delivered to the Bailiff server. Recording never delays or fails admission.
 			if err := selfManaged.validate(selfSigned, noCluster); err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
+			gcTuning, err := gc.parse()
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
 			if selfSigned {
 				if _, err := serve.SelfSigned(certDir, tlsHosts, 365*24*time.Hour); err != nil {
 					return err
@@ -85,9 +89,7 @@ then delivered to the Bailiff server. Recording never delays or fails admission.
 			}
 			// Tuned once the policies are compiled: compiling leaves much garbage, which
 			// the runtime's defaults collect promptly.
-			if err := gc.apply(logger); err != nil {
-				return &exitError{code: exitUsage, err: err}
-			}
+			gcTuning.Apply(logger)
 			metrics := webhook.NewMetrics()
 			reloader := webhook.NewReloader(engine, pf.files(), metrics, logger)
 			var clusterCache *webhook.ClusterCache
@@ -255,20 +257,20 @@ func (g *gcFlags) register(cmd *cobra.Command) {
 	f.StringVar(&g.memoryLimit, "memory-limit", "", "soft limit on the Go runtime's memory, e.g. 384Mi (GOMEMLIMIT; in the environment it wins): the collector works harder near it; keep it below the container's limit (default: none)")
 }
 
-func (g *gcFlags) apply(logger *slog.Logger) error {
+// parse checks the flags and returns the tuning they ask for.
+func (g *gcFlags) parse() (serve.GC, error) {
 	tuning := serve.GC{Percent: g.percent}
 	if g.memoryLimit != "" {
 		limit, err := resource.ParseQuantity(g.memoryLimit)
 		if err != nil {
-			return fmt.Errorf("--memory-limit %q: %w", g.memoryLimit, err)
+			return tuning, fmt.Errorf("--memory-limit %q is not a quantity such as 384Mi: %w", g.memoryLimit, err)
 		}
 		tuning.MemoryLimit = limit.Value()
 	}
 	if tuning.Percent < 0 || tuning.MemoryLimit < 0 {
-		return fmt.Errorf("--gc-percent and --memory-limit must not be negative")
+		return tuning, fmt.Errorf("--gc-percent and --memory-limit must not be negative")
 	}
-	tuning.Apply(logger)
-	return nil
+	return tuning, nil
 }
 
 // selfManagedTLSFlags configure --tls-self-managed: the webhook's own CA, kept in a

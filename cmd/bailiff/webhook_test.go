@@ -17,6 +17,8 @@ func TestWebhookRefusesSelfManagedTLSFlagsThatCannotWork(t *testing.T) {
 		{"with --tls-self-signed", append(managed, "--tls-self-signed"), "exclude each other"},
 		{"without the API server", append(managed, "--no-cluster"), "drop --no-cluster"},
 		{"a Secret without --tls-self-managed", []string{"webhook", "--tls-secret=s"}, "need --tls-self-managed"},
+		{"a memory limit that is not a quantity", []string{"webhook", "--memory-limit=lots"}, `--memory-limit "lots" is not a quantity`},
+		{"a negative GC percentage", []string{"webhook", "--gc-percent=-5"}, "must not be negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runCLI(t, "", tc.args...)
