@@ -90,36 +90,44 @@ func TestServerTokenCreateRefusesAnUnusableTokenFile(t *testing.T) {
 }
 
 func TestServerExportsTheExpiryOfItsCertificate(t *testing.T) {
-	dir := t.TempDir()
-	certDir := filepath.Join(dir, "tls")
-	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	exited := make(chan int, 1)
-	var stderr bytes.Buffer
-	go func() {
-		exited <- run(ctx, []string{"server", "--addr", addr, "--store", "sqlite://" + filepath.ToSlash(filepath.Join(dir, "bailiff.db")),
-			"--tls-self-signed", "--cert-dir", certDir, "--log-format", "text"},
-			strings.NewReader(""), &bytes.Buffer{}, &stderr)
-	}()
-	defer func() {
-		cancel()
-		if code := <-exited; code != 0 {
-			t.Errorf("exit %d:\n%s", code, stderr.String())
-		}
-	}()
+	srv := startServerCommand(t, t.TempDir())
 	var metrics string
 	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(metrics, "bailiff_tls_certificate_not_after_timestamp_seconds ") {
 		if time.Now().After(deadline) {
-			t.Fatalf("no certificate expiry in /metrics:\n%s\n%s", metrics, stderr.String())
+			t.Fatalf("no certificate expiry in /metrics:\n%s\n%s", metrics, srv.stderr.String())
 		}
 		time.Sleep(50 * time.Millisecond)
-		metrics, _ = getTLS(t, certDir, "https://"+addr+"/metrics")
+		metrics, _ = getTLS(t, srv.certDir, "https://"+srv.addr+"/metrics")
 	}
-	cert := servingCertificate(t, certDir)
+	cert := servingCertificate(t, srv.certDir)
 	if want := fmt.Sprintf("bailiff_tls_certificate_not_after_timestamp_seconds %g", float64(cert.NotAfter.Unix())); !strings.Contains(metrics, want) {
 		t.Fatalf("want %q in /metrics, got:\n%s", want, metrics)
 	}
+}
+
+// serverCommand is `bailiff server` running in the test process, self-signed, on
+// SQLite in dir; it is stopped when the test ends and must exit 0.
+type serverCommand struct {
+	addr, certDir string
+	stderr        *bytes.Buffer
+}
+
+func startServerCommand(t *testing.T, dir string, extraArgs ...string) serverCommand {
+	t.Helper()
+	srv := serverCommand{addr: freeAddr(t), certDir: filepath.Join(dir, "tls"), stderr: &bytes.Buffer{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	exited := make(chan int, 1)
+	args := append([]string{"server", "--addr", srv.addr, "--store", "sqlite://" + filepath.ToSlash(filepath.Join(dir, "bailiff.db")),
+		"--tls-self-signed", "--cert-dir", srv.certDir, "--log-format", "text"}, extraArgs...)
+	go func() { exited <- run(ctx, args, strings.NewReader(""), &bytes.Buffer{}, srv.stderr) }()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-exited; code != 0 {
+			t.Errorf("bailiff server exited %d:\n%s", code, srv.stderr.String())
+		}
+	})
+	return srv
 }
 
 // getTLS fetches url trusting the CA in certDir; "" until the CA exists.

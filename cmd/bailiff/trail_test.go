@@ -238,23 +238,14 @@ func freeAddr(t *testing.T) string {
 func TestServerCommandServesUntilStopped(t *testing.T) {
 	dir := t.TempDir()
 	adminToken := server.NewToken()
-	tokenFile := writeFile(t, dir, "admin.token", adminToken)
-	certDir := filepath.Join(dir, "tls")
-	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	exited := make(chan int, 1)
-	var stderr bytes.Buffer
-	go func() {
-		exited <- run(ctx, []string{"server", "--addr", addr, "--store", "sqlite://" + filepath.ToSlash(filepath.Join(dir, "bailiff.db")),
-			"--tls-self-signed", "--cert-dir", certDir, "--admin-token-file", tokenFile, "--log-format", "text"},
-			strings.NewReader(""), &bytes.Buffer{}, &stderr)
-	}()
+	srv := startServerCommand(t, dir, "--admin-token-file", writeFile(t, dir, "admin.token", adminToken))
+	addr, certDir := srv.addr, srv.certDir
 
 	var client *http.Client
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if time.Now().After(deadline) {
-			t.Fatalf("the server did not become ready:\n%s", stderr.String())
+			t.Fatalf("the server did not become ready:\n%s", srv.stderr.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 		if client == nil {
@@ -301,10 +292,6 @@ func TestServerCommandServesUntilStopped(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
 		t.Errorf("a report of prod: %d", resp.StatusCode)
-	}
-	cancel()
-	if code := <-exited; code != 0 {
-		t.Fatalf("exit %d:\n%s", code, stderr.String())
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bailiff/bailiff/pkg/serve"
 )
 
 // rotating returns a state in the middle of a rotation: signing, next and retired CAs.
@@ -12,17 +14,17 @@ func rotating(t *testing.T) secretState {
 	t.Helper()
 	s := secretState{}
 	var err error
-	for _, ca := range []**keyPair{&s.Signing, &s.Next} {
-		if *ca, err = newCA(t0, time.Hour); err != nil {
+	for _, ca := range []**serve.KeyPair{&s.Signing, &s.Next} {
+		if *ca, err = serve.NewCA(t0, time.Hour); err != nil {
 			t.Fatal(err)
 		}
 	}
-	retired, err := newCA(t0, time.Hour)
+	retired, err := serve.NewCA(t0, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Retired, s.RetiredUntil = retired.Cert, t0.Add(time.Minute)
-	if s.Serving, err = issueServing(s.Signing, []string{"h"}, t0, time.Minute); err != nil {
+	if s.Serving, err = serve.IssueServing(s.Signing, []string{"h"}, t0, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	return s

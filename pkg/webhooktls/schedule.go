@@ -3,6 +3,8 @@ package webhooktls
 import (
 	"fmt"
 	"time"
+
+	"github.com/bailiff/bailiff/pkg/serve"
 )
 
 // scheduleInput is everything a decision needs besides the state: the time, what this
@@ -54,7 +56,7 @@ func createCAWhenEmpty(s *secretState, in scheduleInput) (string, error) {
 	if !s.Empty() {
 		return "", nil
 	}
-	ca, err := newCA(in.Now, in.CAValidity)
+	ca, err := serve.NewCA(in.Now, in.CAValidity)
 	if err != nil {
 		return "", err
 	}
@@ -75,7 +77,7 @@ func replaceExpiredSigningCA(s *secretState, in scheduleInput) (string, error) {
 		*s = secretState{Signing: s.Next}
 		return fmt.Sprintf("the signing CA expired at %s before rotation finished: signing with the next CA now", expired.Format(time.RFC3339)), nil
 	}
-	ca, err := newCA(in.Now, in.CAValidity)
+	ca, err := serve.NewCA(in.Now, in.CAValidity)
 	if err != nil {
 		return "", err
 	}
@@ -95,14 +97,14 @@ func dropRetiredCAWhenItsLastCertificateExpired(s *secretState, in scheduleInput
 
 // rotateAt is when rotation of ca begins: two thirds into its life, which leaves a third
 // for publishing the next CA and for the certificates ca signed to expire.
-func rotateAt(ca *keyPair) time.Time { return lifeFraction(ca.Cert, 2, 3) }
+func rotateAt(ca *serve.KeyPair) time.Time { return lifeFraction(ca.Cert, 2, 3) }
 
 func startRotationAtTwoThirdsOfCALife(s *secretState, in scheduleInput) (string, error) {
 	// A retired CA still trusted means the last rotation has not finished.
 	if s.Next != nil || s.Retired != nil || in.Now.Before(rotateAt(s.Signing)) {
 		return "", nil
 	}
-	next, err := newCA(in.Now, in.CAValidity)
+	next, err := serve.NewCA(in.Now, in.CAValidity)
 	if err != nil {
 		return "", err
 	}
@@ -146,7 +148,7 @@ func promoteNextCAOncePublishedAndSettled(s *secretState, in scheduleInput) (str
 }
 
 // renewAt is when a serving certificate is renewed: two thirds into its life.
-func renewAt(cert *keyPair) time.Time { return lifeFraction(cert.Cert, 2, 3) }
+func renewAt(cert *serve.KeyPair) time.Time { return lifeFraction(cert.Cert, 2, 3) }
 
 func issueServingCertificateWhenMissingOrDue(s *secretState, in scheduleInput) (string, error) {
 	var reason string
@@ -165,7 +167,7 @@ func issueServingCertificateWhenMissingOrDue(s *secretState, in scheduleInput) (
 	default:
 		return "", nil
 	}
-	serving, err := issueServing(s.Signing, in.Hosts, in.Now, in.CertValidity)
+	serving, err := serve.IssueServing(s.Signing, in.Hosts, in.Now, in.CertValidity)
 	if err != nil {
 		return "", err
 	}

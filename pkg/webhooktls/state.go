@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"maps"
 	"time"
+
+	"github.com/bailiff/bailiff/pkg/serve"
 )
 
 // Keys of the Secret shared by the webhook's replicas. tls.crt, tls.key and ca.crt
@@ -27,10 +29,10 @@ const (
 // secretState is what the Secret holds: the CAs and the serving certificate.
 type secretState struct {
 	// Signing signs serving certificates.
-	Signing *keyPair
+	Signing *serve.KeyPair
 	// Next is the CA that replaces Signing: it is published in caBundle beside Signing
 	// before it signs anything.
-	Next *keyPair
+	Next *serve.KeyPair
 	// NextPublishedAt is when Next was first seen in the caBundle of every webhook; zero
 	// while it is not.
 	NextPublishedAt time.Time
@@ -39,7 +41,7 @@ type secretState struct {
 	Retired      *x509.Certificate
 	RetiredUntil time.Time
 	// Serving is the certificate every replica serves.
-	Serving *keyPair
+	Serving *serve.KeyPair
 }
 
 // Empty reports whether the state holds no CA yet: a Secret nobody has filled.
