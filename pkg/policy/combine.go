@@ -57,6 +57,9 @@ func combineViolations(resolved map[string]*ast.Module, path ast.Ref, packages [
 	return mod, combined, nil
 }
 
+// regoMetadata is the reference to rego.metadata, the rule's own metadata.
+var regoMetadata = ast.Ref{ast.VarTerm("rego"), ast.StringTerm("metadata")}
+
 // combinable reports whether a policy's violation rules can be evaluated in another
 // package: partial set rules (violation contains v if ...) that do not read their own
 // metadata, whose meaning depends on where they are written.
@@ -70,7 +73,7 @@ func combinable(rules []*ast.Rule) bool {
 		}
 		metadata := false
 		ast.WalkRefs(r, func(ref ast.Ref) bool {
-			if ref.HasPrefix(ast.MustParseRef("rego.metadata")) {
+			if ref.HasPrefix(regoMetadata) {
 				metadata = true
 			}
 			return metadata

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/bailiff/bailiff/pkg/config"
 	"github.com/bailiff/bailiff/pkg/input"
@@ -244,28 +246,42 @@ func (s *Set) prepare(ctx context.Context, checked *ast.Compiler, modules map[st
 			return err
 		}
 	}
-	s.validate, s.mutate = map[queryKey]*query{}, map[queryKey]*query{}
-	s.otherValidate, s.otherMutate = map[string]*query{}, map[string]*query{}
 	var scope *ireval.Scope // the queries of a set share the IR's functions and data
 	if evaluator == IR {
 		ireval.Register()
 		scope = ireval.NewScope(store)
 	}
+	// Planning and compiling the queries is most of what building a set costs, and
+	// each query is prepared on its own: they are prepared on every core.
+	validate, mutate := make([]*query, len(plans)), make([]*query, len(plans))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i, pl := range plans {
-		validate, mutate := s.validate, s.mutate
-		if pl.key.kind == otherKind {
-			validate, mutate = map[queryKey]*query{}, map[queryKey]*query{}
-		}
-		g := groupOf[i]
-		if err := prepareQuery(ctx, scope, compiler, store, pl.key, "violation", pl.validators, paths[g], combined[g], validate); err != nil {
+		g.Go(func() error {
+			var err error
+			grp := groupOf[i]
+			if validate[i], err = prepareQuery(gctx, scope, compiler, store, pl.key, "violation", pl.validators, paths[grp], combined[grp]); err != nil {
+				return err
+			}
+			mutate[i], err = prepareQuery(gctx, scope, compiler, store, pl.key, "patch", pl.mutators, "", nil)
 			return err
-		}
-		if err := prepareQuery(ctx, scope, compiler, store, pl.key, "patch", pl.mutators, "", nil, mutate); err != nil {
-			return err
-		}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	s.validate, s.mutate = map[queryKey]*query{}, map[queryKey]*query{}
+	s.otherValidate, s.otherMutate = map[string]*query{}, map[string]*query{}
+	for i, pl := range plans {
 		if pl.key.kind == otherKind {
-			s.otherValidate[pl.key.operation] = validate[pl.key]
-			s.otherMutate[pl.key.operation] = mutate[pl.key]
+			s.otherValidate[pl.key.operation], s.otherMutate[pl.key.operation] = validate[i], mutate[i]
+			continue
+		}
+		if validate[i] != nil {
+			s.validate[pl.key] = validate[i]
+		}
+		if mutate[i] != nil {
+			s.mutate[pl.key] = mutate[i]
 		}
 	}
 	return nil
@@ -343,10 +359,10 @@ func validatorGroups(plans []queryPlan) (groups [][]string, groupOf []int) {
 // prepareQuery prepares the query evaluating one rule (violation or patch) of policies:
 // the combined rule at combinedPath for the policies combined[i] marks, and each other
 // policy's own rule. It is evaluated with the IR in scope, or with topdown when scope
-// is nil.
-func prepareQuery(ctx context.Context, scope *ireval.Scope, compiler *ast.Compiler, store storage.Store, key queryKey, rule string, policies []*Metadata, combinedPath string, combined []bool, into map[queryKey]*query) error {
+// is nil. There is no query (nil) when no policy has the rule.
+func prepareQuery(ctx context.Context, scope *ireval.Scope, compiler *ast.Compiler, store storage.Store, key queryKey, rule string, policies []*Metadata, combinedPath string, combined []bool) (*query, error) {
 	if len(policies) == 0 {
-		return nil
+		return nil, nil
 	}
 	var exprs []string
 	vars := make([]string, len(policies))
@@ -360,9 +376,13 @@ func prepareQuery(ctx context.Context, scope *ireval.Scope, compiler *ast.Compil
 	if combinedPath != "" {
 		exprs = append(exprs, "combined = "+combinedPath)
 	}
+	// rego sets options on the compiler it is given (the evaluation mode, a path
+	// conflict check): each query gets its own shallow copy, as ast.QueryCompiler
+	// makes, so queries can be prepared at once from one compiled set.
+	own := *compiler
 	options := []func(*rego.Rego){
 		rego.Query(strings.Join(exprs, "; ")),
-		rego.Compiler(compiler),
+		rego.Compiler(&own),
 		rego.Store(store),
 	}
 	if scope != nil {
@@ -371,10 +391,9 @@ func prepareQuery(ctx context.Context, scope *ireval.Scope, compiler *ast.Compil
 	}
 	prepared, err := rego.New(options...).PrepareForEval(ctx)
 	if err != nil {
-		return fmt.Errorf("prepare %s query for %s %s: %w", rule, key.kind, key.operation, err)
+		return nil, fmt.Errorf("prepare %s query for %s %s: %w", rule, key.kind, key.operation, err)
 	}
-	into[key] = &query{prepared: prepared, policies: policies, vars: vars}
-	return nil
+	return &query{prepared: prepared, policies: policies, vars: vars}, nil
 }
 
 // versionOf identifies a policy set and its configuration: the first 12 hex digits of a

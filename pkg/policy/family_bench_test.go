@@ -231,3 +231,22 @@ func benchDeploymentInput(tb testing.TB) *input.Input {
 	}
 	return in
 }
+
+// BenchmarkBuild is what building a policy set costs: every kind and operation, as the
+// webhook and the auditor start and reload, and the six kinds and one operation of
+// `make bench-engine`'s scan.
+func BenchmarkBuild(b *testing.B) {
+	scan := &Restriction{Kinds: []string{"ConfigMap", "Deployment", "Pod", "Role", "RoleBinding", "Service"}, Operations: []string{input.OpCreate}}
+	for _, tt := range []struct {
+		name     string
+		restrict *Restriction
+	}{{"all", nil}, {"scan", scan}} {
+		b.Run(tt.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := New(context.Background(), Options{SkipTests: true, Restrict: tt.restrict}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
