@@ -3,11 +3,12 @@ package input
 import (
 	"fmt"
 	"strconv"
-	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/bailiff/bailiff/pkg/astterm"
 )
 
 const (
@@ -15,40 +16,11 @@ const (
 	maxJSONDepth = 10000
 	// smallObject is the size up to which duplicate keys are found by a linear scan.
 	smallObject = 16
-	// Terms and array elements are allocated in chunks: one allocation serves many.
-	minTermChunk, maxTermChunk, elemChunk = 16, 512, 64
 )
 
-// commonStrings holds shared terms for frequent Kubernetes keys and values, OPA's
-// interned ones where it has them. Built once at initialisation, only read afterwards.
-var commonStrings = newCommonStrings(strings.Fields(`
-	apiVersion kind metadata name namespace generateName uid labels annotations
-	ownerReferences finalizers creationTimestamp resourceVersion generation managedFields
-	spec status template replicas selector matchLabels matchExpressions key operator values
-	strategy type rollingUpdate maxSurge maxUnavailable containers initContainers
-	ephemeralContainers image imagePullPolicy command args workingDir ports containerPort
-	hostPort protocol port targetPort env envFrom value valueFrom secretKeyRef
-	configMapKeyRef resources requests limits cpu memory ephemeral-storage volumeMounts
-	mountPath readOnly volumes configMap secret secretName emptyDir hostPath path
-	securityContext runAsUser runAsGroup runAsNonRoot fsGroup privileged
-	allowPrivilegeEscalation readOnlyRootFilesystem capabilities add drop seccompProfile
-	serviceAccountName automountServiceAccountToken hostNetwork hostPID hostIPC nodeSelector
-	tolerations effect affinity livenessProbe readinessProbe startupProbe httpGet scheme
-	initialDelaySeconds periodSeconds restartPolicy imagePullSecrets rules verbs apiGroups
-	resourceNames subjects roleRef apiGroup data stringData clusterIP jobTemplate schedule
-
-	v1 apps/v1 batch/v1 rbac.authorization.k8s.io rbac.authorization.k8s.io/v1 Deployment
-	StatefulSet DaemonSet ReplicaSet Job CronJob Pod Service ConfigMap Secret Role RoleBinding
-	ClusterRole ClusterRoleBinding ServiceAccount ALL RuntimeDefault TCP UDP Always
-	IfNotPresent Never ClusterIP * get list watch create update patch delete app http
-	50m 100m 250m 500m 1 64Mi 128Mi 256Mi 512Mi 1Gi 2Gi`)...)
-
+// newCommonStrings returns a table of shared terms for strs, as astterm.NewTable does.
 func newCommonStrings(strs ...string) map[string]*ast.Term {
-	m := map[string]*ast.Term{"": ast.InternedTerm("")}
-	for _, s := range strs {
-		m[s] = ast.InternedTerm(s)
-	}
-	return m
+	return astterm.NewTable(strs...)
 }
 
 // ValueFromJSON decodes one JSON value into OPA's form, exactly as encoding/json with
@@ -60,7 +32,7 @@ func newCommonStrings(strs ...string) map[string]*ast.Term {
 func ValueFromJSON(data []byte) (ast.Value, error) {
 	d := jsonDecoder{
 		data:  data,
-		chunk: min(max(len(data)/32, minTermChunk/2), maxTermChunk/2), // doubled at first use
+		alloc: astterm.NewAllocator(len(data) / 16),
 		items: make([][2]*ast.Term, 0, 32),
 		elems: make([]*ast.Term, 0, 16),
 	}
@@ -81,22 +53,8 @@ type jsonDecoder struct {
 	depth int
 	items [][2]*ast.Term // members of the objects being decoded, innermost last
 	elems []*ast.Term    // elements of the arrays being decoded, innermost last
-	terms []ast.Term     // unused terms of the current chunk
-	chunk int            // size of the last chunk of terms
-	spare []*ast.Term    // unused array elements of the current chunk
-	buf   []byte         // scratch space for strings with escapes
-}
-
-// newTerm returns a term holding v, carved from a chunk of terms.
-func (d *jsonDecoder) newTerm(v ast.Value) *ast.Term {
-	if len(d.terms) == 0 {
-		d.chunk = min(2*d.chunk, maxTermChunk)
-		d.terms = make([]ast.Term, d.chunk)
-	}
-	t := &d.terms[0]
-	d.terms = d.terms[1:]
-	t.Value = v
-	return t
+	alloc astterm.Allocator
+	buf   []byte // scratch space for strings with escapes
 }
 
 // peek returns the byte at the current offset, or 0 at the end, which no JSON token
@@ -206,22 +164,9 @@ func (d *jsonDecoder) array() (*ast.Term, error) {
 	if err != nil {
 		return nil, err
 	}
-	arr := ast.NewArray(d.ownElems(d.elems[base:])...)
+	arr := d.alloc.Array(d.elems[base:]) // copies the elements: the stack can be reused
 	d.elems = d.elems[:base]
-	return d.newTerm(arr), nil
-}
-
-// ownElems copies elems to a slice of their own, from a chunk, as NewArray keeps the
-// slice it is given. Its capacity is capped so that appending cannot clobber another's.
-func (d *jsonDecoder) ownElems(elems []*ast.Term) []*ast.Term {
-	n := len(elems)
-	if n > len(d.spare) {
-		d.spare = make([]*ast.Term, max(n, elemChunk))
-	}
-	own := d.spare[:n:n]
-	d.spare = d.spare[n:]
-	copy(own, elems)
-	return own
+	return arr, nil
 }
 
 func (d *jsonDecoder) object() (*ast.Term, error) {
@@ -236,7 +181,7 @@ func (d *jsonDecoder) object() (*ast.Term, error) {
 	// NewObject copies the pairs, so the stack can be reused.
 	obj := ast.NewObject(dedupe(d.items[base:])...)
 	d.items = d.items[:base]
-	return d.newTerm(obj), nil
+	return d.alloc.Term(obj), nil
 }
 
 // member decodes one key:value pair and the separator after it.
@@ -334,7 +279,7 @@ func (d *jsonDecoder) number() (*ast.Term, error) {
 	if err != nil {
 		return nil, fmt.Errorf("json: number %s at offset %d: %w", text, start, err)
 	}
-	return d.newTerm(n), nil
+	return d.alloc.Term(n), nil
 }
 
 // digits consumes a run of decimal digits, reporting whether there was one.
@@ -354,7 +299,7 @@ func (d *jsonDecoder) string() (*ast.Term, error) {
 		c := d.data[i]
 		if c == '"' {
 			d.pos = i + 1
-			return d.stringTerm(d.data[start:i]), nil
+			return d.alloc.StringBytes(d.data[start:i]), nil
 		}
 		if c == '\\' || c < ' ' {
 			return d.unquote(start, i)
@@ -371,14 +316,6 @@ func (d *jsonDecoder) string() (*ast.Term, error) {
 	return d.unquote(start, len(d.data))
 }
 
-// stringTerm returns a term for s, a shared one for a common string.
-func (d *jsonDecoder) stringTerm(s []byte) *ast.Term {
-	if t, ok := commonStrings[string(s)]; ok {
-		return t
-	}
-	return d.newTerm(ast.String(s))
-}
-
 // unquote decodes a string from start, the offset after its opening quote, whose bytes
 // before i are plain, as encoding/json does.
 func (d *jsonDecoder) unquote(start, i int) (*ast.Term, error) {
@@ -388,7 +325,7 @@ func (d *jsonDecoder) unquote(start, i int) (*ast.Term, error) {
 		case c == '"':
 			d.pos++
 			d.buf = b
-			return d.stringTerm(b), nil
+			return d.alloc.StringBytes(b), nil
 		case c == '\\':
 			var err error
 			if b, err = d.escape(b); err != nil {

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/bailiff/bailiff/pkg/yamlvalue"
@@ -23,16 +24,39 @@ const MaxDocumentSize = 3 << 20
 
 // Object is one Kubernetes object read from a manifest.
 type Object struct {
-	File   string
-	Line   int
-	Object map[string]any
+	File string
+	Line int
+	// Value is the object in OPA's value form, which policies read: decoded straight
+	// into it, never through Go maps. Its terms may be shared with other objects, so
+	// it must not be modified in place.
+	Value ast.Object
 }
 
 // Source is where the object was written: "deploy.yaml:12".
 func (o Object) Source() string { return fmt.Sprintf("%s:%d", o.File, o.Line) }
 
 // Kind is the object's kind.
-func (o Object) Kind() string { s, _ := o.Object["kind"].(string); return s }
+func (o Object) Kind() string { return stringField(o.Value, "kind") }
+
+// Map returns the object in its JSON-shaped Go form (map[string]any, []any, string,
+// json.Number, bool, nil), a copy to write out or change.
+func (o Object) Map() (map[string]any, error) {
+	v, err := ast.JSON(o.Value)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", o.Source(), err)
+	}
+	m, _ := v.(map[string]any)
+	return m, nil
+}
+
+// stringField is the string under key in obj, or "" when there is none.
+func stringField(obj ast.Object, key string) string {
+	if t := obj.Get(ast.InternedTerm(key)); t != nil {
+		s, _ := t.Value.(ast.String)
+		return string(s)
+	}
+	return ""
+}
 
 // Error is a problem with one document of a manifest.
 type Error struct {
@@ -133,17 +157,17 @@ func decodeYAMLDocument(file string, doc document) ([]Object, []error) {
 	if len(doc.data) > MaxDocumentSize {
 		return nil, []error{&Error{File: file, Line: doc.firstLine, Err: fmt.Errorf("document is larger than %d MiB", MaxDocumentSize>>20)}}
 	}
-	if v, line, ok := yamlvalue.DecodeFast(doc.data); ok {
+	if v, line, ok := yamlvalue.DecodeFastValue(doc.data); ok {
 		if v == nil {
 			return nil, nil // a document of comments only
 		}
 		// Lists take the path below, which knows each item's line.
-		if obj, ok := v.(map[string]any); ok && !isListKind(obj) {
+		if obj, ok := v.(ast.Object); ok && !isListKind(stringField(obj, "kind")) {
 			line = doc.firstLine + line - 1
 			if err := checkObject(obj); err != nil {
 				return nil, []error{&Error{File: file, Line: line, Err: err}}
 			}
-			return []Object{{File: file, Line: line, Object: obj}}, nil
+			return []Object{{File: file, Line: line, Value: obj}}, nil
 		}
 	}
 	var root yaml.Node
@@ -177,31 +201,41 @@ func decodeYAMLDocument(file string, doc document) ([]Object, []error) {
 		return nil, []error{&Error{File: file, Line: line, Err: errors.New("document is not a Kubernetes object (a mapping with apiVersion and kind)")}}
 	}
 	items, isList := obj["items"].([]any)
-	if !isList || !isListKind(obj) {
-		if err := checkObject(obj); err != nil {
+	if kind, _ := obj["kind"].(string); !isList || !isListKind(kind) {
+		o, err := objectOf(obj)
+		if err != nil {
 			return nil, []error{&Error{File: file, Line: line, Err: err}}
 		}
-		return []Object{{File: file, Line: line, Object: obj}}, nil
+		return []Object{{File: file, Line: line, Value: o}}, nil
 	}
 	// A List: each item is an object, at its own line.
 	itemNodes := listItemNodes(body)
+	return listItems(file, items, func(i int) int {
+		if i < len(itemNodes) {
+			return doc.firstLine + itemNodes[i].Line - 1
+		}
+		return line
+	})
+}
+
+// listItems makes an Object of each item of a List, at the line lineOf gives it; an item
+// that is not an object is an error naming its index, and the others are still kept.
+func listItems(file string, items []any, lineOf func(i int) int) ([]Object, []error) {
 	var objs []Object
 	var errs []error
 	for i, item := range items {
-		itemLine := line
-		if i < len(itemNodes) {
-			itemLine = doc.firstLine + itemNodes[i].Line - 1
-		}
-		o, ok := item.(map[string]any)
+		line := lineOf(i)
+		m, ok := item.(map[string]any)
 		if !ok {
-			errs = append(errs, &Error{File: file, Line: itemLine, Err: fmt.Errorf("items[%d] is not a Kubernetes object", i)})
+			errs = append(errs, &Error{File: file, Line: line, Err: fmt.Errorf("items[%d] is not a Kubernetes object", i)})
 			continue
 		}
-		if err := checkObject(o); err != nil {
-			errs = append(errs, &Error{File: file, Line: itemLine, Err: fmt.Errorf("items[%d]: %w", i, err)})
+		o, err := objectOf(m)
+		if err != nil {
+			errs = append(errs, &Error{File: file, Line: line, Err: fmt.Errorf("items[%d]: %w", i, err)})
 			continue
 		}
-		objs = append(objs, Object{File: file, Line: itemLine, Object: o})
+		objs = append(objs, Object{File: file, Line: line, Value: o})
 	}
 	return objs, errs
 }
@@ -234,16 +268,23 @@ func listItemNodes(list *yaml.Node) []*yaml.Node {
 	return nil
 }
 
-// isListKind reports whether an object is a List ("List", "PodList", ...).
-func isListKind(obj map[string]any) bool {
-	kind, _ := obj["kind"].(string)
-	return strings.HasSuffix(kind, "List")
+// isListKind reports whether a kind is a List's ("List", "PodList", ...).
+func isListKind(kind string) bool { return strings.HasSuffix(kind, "List") }
+
+// objectOf converts an object decoded into Go maps (the yaml.v3 and JSON paths) to
+// OPA's value form and checks it.
+func objectOf(m map[string]any) (ast.Object, error) {
+	v, err := ast.InterfaceToValue(m)
+	if err != nil {
+		return nil, err
+	}
+	obj := v.(ast.Object) // a map converts to an object
+	return obj, checkObject(obj)
 }
 
 // checkObject makes sure an object names its type.
-func checkObject(obj map[string]any) error {
-	kind, _ := obj["kind"].(string)
-	apiVersion, _ := obj["apiVersion"].(string)
+func checkObject(obj ast.Object) error {
+	kind, apiVersion := stringField(obj, "kind"), stringField(obj, "apiVersion")
 	switch {
 	case kind == "" && apiVersion == "":
 		return errors.New("object has no apiVersion and kind")
@@ -252,8 +293,8 @@ func checkObject(obj map[string]any) error {
 	case apiVersion == "":
 		return fmt.Errorf("%s has no apiVersion", kind)
 	}
-	if meta, ok := obj["metadata"]; ok {
-		if _, ok := meta.(map[string]any); !ok {
+	if meta := obj.Get(ast.InternedTerm("metadata")); meta != nil {
+		if _, ok := meta.Value.(ast.Object); !ok {
 			return fmt.Errorf("%s metadata must be a mapping", kind)
 		}
 	}
@@ -300,26 +341,19 @@ func decodeJSON(file string, data []byte) ([]Object, []error) {
 				errs = append(errs, &Error{File: file, Line: line, Err: errors.New("value is not a Kubernetes object")})
 				continue
 			}
-			if items, ok := obj["items"].([]any); ok && isListKind(obj) {
-				for i, item := range items {
-					o, ok := item.(map[string]any)
-					if !ok {
-						errs = append(errs, &Error{File: file, Line: line, Err: fmt.Errorf("items[%d] is not a Kubernetes object", i)})
-						continue
-					}
-					if err := checkObject(o); err != nil {
-						errs = append(errs, &Error{File: file, Line: line, Err: fmt.Errorf("items[%d]: %w", i, err)})
-						continue
-					}
-					objs = append(objs, Object{File: file, Line: line, Object: o})
+			if items, ok := obj["items"].([]any); ok {
+				if kind, _ := obj["kind"].(string); isListKind(kind) {
+					listObjs, listErrs := listItems(file, items, func(int) int { return line })
+					objs, errs = append(objs, listObjs...), append(errs, listErrs...)
+					continue
 				}
-				continue
 			}
-			if err := checkObject(obj); err != nil {
+			o, err := objectOf(obj)
+			if err != nil {
 				errs = append(errs, &Error{File: file, Line: line, Err: err})
 				continue
 			}
-			objs = append(objs, Object{File: file, Line: line, Object: obj})
+			objs = append(objs, Object{File: file, Line: line, Value: o})
 		}
 	}
 }

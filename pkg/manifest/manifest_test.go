@@ -1,9 +1,11 @@
 package manifest
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -177,6 +179,52 @@ func TestKindHints(t *testing.T) {
 			kinds, complete := Split(paths, nil).KindHints()
 			if !slices.Equal(kinds, tt.wantKinds) || complete != tt.wantComplete {
 				t.Errorf("KindHints() = %v, %v; want %v, %v", kinds, complete, tt.wantKinds, tt.wantComplete)
+			}
+		})
+	}
+}
+
+// TestValueWhicheverPath: an object decodes to the same value whether the fast YAML
+// path, yaml.v3 (anchors), a List or JSON read it, and Map gives it back in Go form.
+func TestValueWhicheverPath(t *testing.T) {
+	const fast = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n  labels: {app: web, tier: \"1\"}\nspec:\n  containers:\n  - name: c\n    image: nginx:1.27\n    ports: [{containerPort: 80}]\n    resources: {limits: {cpu: 500m, memory: 1.5}}\n  enableServiceLinks: false\n  nodeName: null\n"
+	inputs := map[string]string{
+		"fast YAML":           fast,
+		"yaml.v3 (an anchor)": "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n  labels: &l {app: web, tier: \"1\"}\nspec:\n  containers:\n  - name: c\n    image: nginx:1.27\n    ports: [{containerPort: 80}]\n    resources: {limits: {cpu: 500m, memory: 1.5}}\n  enableServiceLinks: false\n  nodeName: null\n",
+		"a List item":         "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata:\n    name: a\n    labels: {app: web, tier: \"1\"}\n  spec:\n    containers:\n    - name: c\n      image: nginx:1.27\n      ports: [{containerPort: 80}]\n      resources: {limits: {cpu: 500m, memory: 1.5}}\n    enableServiceLinks: false\n    nodeName: null\n",
+		"JSON":                `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a","labels":{"app":"web","tier":"1"}},"spec":{"containers":[{"name":"c","image":"nginx:1.27","ports":[{"containerPort":80}],"resources":{"limits":{"cpu":"500m","memory":1.5}}}],"enableServiceLinks":false,"nodeName":null}}`,
+	}
+	want := map[string]any{
+		"apiVersion": "v1", "kind": "Pod",
+		"metadata": map[string]any{"name": "a", "labels": map[string]any{"app": "web", "tier": "1"}},
+		"spec": map[string]any{
+			"containers": []any{map[string]any{
+				"name": "c", "image": "nginx:1.27",
+				"ports":     []any{map[string]any{"containerPort": json.Number("80")}},
+				"resources": map[string]any{"limits": map[string]any{"cpu": "500m", "memory": json.Number("1.5")}},
+			}},
+			"enableServiceLinks": false, "nodeName": nil,
+		},
+	}
+	reference, errs := Decode("m.yaml", strings.NewReader(fast))
+	if len(errs) > 0 || len(reference) != 1 {
+		t.Fatalf("decode the fast YAML: %d objects, %v", len(reference), errs)
+	}
+	for name, in := range inputs {
+		t.Run(name, func(t *testing.T) {
+			objs, errs := Decode("m.yaml", strings.NewReader(in))
+			if len(errs) > 0 || len(objs) != 1 {
+				t.Fatalf("%d objects, errors %v", len(objs), errs)
+			}
+			if objs[0].Value.Compare(reference[0].Value) != 0 {
+				t.Errorf("value = %v, want %v", objs[0].Value, reference[0].Value)
+			}
+			got, err := objs[0].Map()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("Map() = %#v, want %#v", got, want)
 			}
 		})
 	}

@@ -199,14 +199,14 @@ func differentialCorpus(t *testing.T) []namedInput {
 	namespaces := map[string]*input.Namespace{}
 	for _, o := range examples {
 		if o.Kind() == "Namespace" {
-			meta, _ := o.Object["metadata"].(map[string]any)
+			meta, _ := mapOf(t, o)["metadata"].(map[string]any)
 			name, _ := meta["name"].(string)
 			namespaces[name] = &input.Namespace{Name: name, Labels: stringLabels(meta["labels"])}
 		}
 	}
 	for _, o := range examples {
 		for _, op := range []string{input.OpCreate, input.OpUpdate, input.OpDelete} {
-			req := forObject(t, o.Object)
+			req := forObject(t, mapOf(t, o))
 			req.Operation = op
 			if op != input.OpCreate {
 				req.OldObject = req.Object
@@ -225,7 +225,7 @@ func differentialCorpus(t *testing.T) []namedInput {
 		if len(errs) > 0 || len(docs) != 1 {
 			t.Fatalf("corpus object %d: %v", i, errs)
 		}
-		obj = docs[0].Object
+		obj = mapOf(t, docs[0])
 		op := []string{input.OpCreate, input.OpCreate, input.OpUpdate, input.OpDelete}[i%4]
 		req := admissionRequest(t, obj, op)
 		add(fmt.Sprintf("corpus %d %s", i, op), req, described(req, namespaces[req.Namespace], input.ModeAdmission))
@@ -264,7 +264,7 @@ func differentialCorpus(t *testing.T) []namedInput {
 			t.Fatalf("odd object %d: %v", i, err)
 		}
 		yamlObjs, errs := manifest.Decode("odd.yaml", strings.NewReader(src))
-		for j, o := range append([]map[string]any{obj}, objects(yamlObjs, errs)...) {
+		for j, o := range append([]map[string]any{obj}, objects(t, yamlObjs, errs)...) {
 			for _, op := range []string{input.OpCreate, input.OpUpdate} {
 				req := forObject(t, o)
 				req.Operation = op
@@ -279,15 +279,25 @@ func differentialCorpus(t *testing.T) []namedInput {
 }
 
 // objects keeps the objects of a manifest decoded without error.
-func objects(objs []manifest.Object, errs []error) []map[string]any {
+func objects(t *testing.T, objs []manifest.Object, errs []error) []map[string]any {
 	if len(errs) > 0 {
 		return nil
 	}
 	var out []map[string]any
 	for _, o := range objs {
-		out = append(out, o.Object)
+		out = append(out, mapOf(t, o))
 	}
 	return out
+}
+
+// mapOf is a manifest object in its Go form.
+func mapOf(t *testing.T, o manifest.Object) map[string]any {
+	t.Helper()
+	m, err := o.Map()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 // described is a context with the request's images described as the scanner leaves

@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/open-policy-agent/opa/v1/ast"
+
 	"github.com/bailiff/bailiff/pkg/config"
 	"github.com/bailiff/bailiff/pkg/images"
 	"github.com/bailiff/bailiff/pkg/input"
@@ -138,10 +140,7 @@ func (s *Scanner) evaluate(ctx context.Context, obj manifest.Object, env *enviro
 		res.Error = err.Error()
 		return res
 	}
-	req, err := input.ForObject(obj.Object)
-	if err != nil {
-		return fail(err)
-	}
+	req := input.ForValue(obj.Value)
 	res.Namespace, res.Name = req.Namespace, req.Name
 	in, err := input.New(req, env.contextFor(req))
 	if err != nil {
@@ -153,7 +152,11 @@ func (s *Scanner) evaluate(ctx context.Context, obj manifest.Object, env *enviro
 	}
 	if len(mutation.Patches) > 0 {
 		res.Patches = mutation.Patches
-		patched, err := policy.ApplyPatches(obj.Object, mutation.Patches)
+		m, err := obj.Map()
+		if err != nil {
+			return fail(err)
+		}
+		patched, err := policy.ApplyPatches(m, mutation.Patches)
 		if err != nil {
 			return fail(fmt.Errorf("mutating policies produced a patch that does not apply: %w", err))
 		}
@@ -188,38 +191,30 @@ func gather(objs []manifest.Object, cluster config.Cluster) *environment {
 		namespaces: map[string]*input.Namespace{},
 	}
 	for _, o := range objs {
-		if !env.sawImages && hasPodSpec(o) {
+		kind := o.Kind()
+		if !env.sawImages && input.PodSpec(o.Value, kind) != nil {
 			env.sawImages = true
 		}
-		meta, _ := o.Object["metadata"].(map[string]any)
-		name, _ := meta["name"].(string)
-		switch o.Kind() {
+		name := input.LookupString(o.Value, "metadata", "name")
+		switch kind {
 		case "Namespace":
-			env.namespaces[name] = &input.Namespace{Name: name, Labels: stringMap(meta["labels"]), Annotations: stringMap(meta["annotations"])}
+			env.namespaces[name] = &input.Namespace{
+				Name:        name,
+				Labels:      stringMap(input.Lookup(o.Value, "metadata", "labels")),
+				Annotations: stringMap(input.Lookup(o.Value, "metadata", "annotations")),
+			}
 		case "StorageClass":
+			m, err := o.Map()
+			if err != nil {
+				continue // cannot happen: every manifest object converts
+			}
 			if env.storageClasses == nil {
 				env.storageClasses = map[string]map[string]any{}
 			}
-			env.storageClasses[name] = o.Object
+			env.storageClasses[name] = m
 		}
 	}
 	return env
-}
-
-// hasPodSpec says whether a manifest object has a pod spec, whose images an offline
-// scan does not scan.
-func hasPodSpec(o manifest.Object) bool {
-	keys, ok := input.PodSpecKeys(o.Kind())
-	if !ok {
-		return false
-	}
-	cur := o.Object
-	for _, k := range keys {
-		if cur, ok = cur[k].(map[string]any); !ok {
-			return false
-		}
-	}
-	return true
 }
 
 // contextFor builds input.context for one request.
@@ -243,13 +238,20 @@ func (env *environment) contextFor(req input.Request) input.Context {
 	return ctx
 }
 
-func stringMap(v any) map[string]string {
-	m, _ := v.(map[string]any)
-	out := make(map[string]string, len(m))
-	for k, x := range m {
-		if s, ok := x.(string); ok {
-			out[k] = s
-		}
+// stringMap is an object's string values by key (labels, annotations); nil when v is
+// not an object.
+func stringMap(v ast.Value) map[string]string {
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return nil
 	}
+	out := make(map[string]string, obj.Len())
+	obj.Foreach(func(k, x *ast.Term) {
+		key, kok := k.Value.(ast.String)
+		s, sok := x.Value.(ast.String)
+		if kok && sok {
+			out[string(key)] = string(s)
+		}
+	})
 	return out
 }

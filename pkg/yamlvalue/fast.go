@@ -27,10 +27,15 @@ func DecodeFast(doc []byte) (v any, line int, ok bool) {
 	if !validText(doc) {
 		return nil, 0, false
 	}
-	p := fastParser{src: string(doc), line: 1}
+	return decodeFast[any, map[string]any, []any](doc, goBuilder{})
+}
+
+// decodeFast is DecodeFast once doc has passed validText, building the value with b.
+func decodeFast[T, M, S any, B builder[T, M, S]](doc []byte, b B) (v T, line int, ok bool) {
+	p := fastParser[T, M, S, B]{src: string(doc), line: 1, b: b}
 	ind := p.nextLine()
 	if ind < 0 {
-		return nil, 0, !p.bad
+		return v, 0, !p.bad
 	}
 	line = p.line
 	if p.pos += ind; p.src[p.pos] == '{' {
@@ -40,7 +45,8 @@ func DecodeFast(doc []byte) (v any, line int, ok bool) {
 		v = p.blockMapping(ind)
 	}
 	if p.bad || p.nextLine() >= 0 || p.bad {
-		return nil, 0, false
+		var zero T
+		return zero, 0, false
 	}
 	return v, line, true
 }
@@ -64,25 +70,50 @@ func validText(doc []byte) bool {
 	return true
 }
 
-// fastParser walks one document. A method that meets input outside the subset sets bad
-// and returns a zero value; callers stop as soon as they see bad.
-type fastParser struct {
+// builder makes the values of a document for fastParser, as values of type T: Go values
+// (T = any) for DecodeFast, OPA terms for DecodeFastValue. A mapping under construction
+// is held as an M, a sequence as an S. Collections nest, and are finished in the reverse
+// of the order they were started in. Once the parser has failed it adds nothing more to
+// collections, and the builder, which may be left with unfinished ones, is dropped.
+type builder[T, M, S any] interface {
+	str(s string) T    // a string
+	number(s string) T // a decimal integer that FromNode writes back unchanged
+	boolean(b bool) T
+	null() T
+	scalar(v any) (T, error) // a value Scalar gives
+
+	mapping() M
+	// put adds key k with value v and reports whether k is new: a duplicate key makes
+	// the parser fail, so the mapping may then be left in any state.
+	put(m M, k string, v T) bool
+	endMapping(m M) T // the mapping's value
+	sequence() S
+	add(s S, v T) S    // the sequence with item v added
+	endSequence(s S) T // the sequence's value
+}
+
+// fastParser walks one document, building its value with b. A method that meets input
+// outside the subset sets bad and returns a zero value; callers stop as soon as they see
+// bad.
+type fastParser[T, M, S any, B builder[T, M, S]] struct {
 	src       string
 	pos       int  // the next byte to read
 	line      int  // 1-based number of the line holding pos
 	lineStart int  // offset of the first byte of that line
 	depth     int  // open collections
 	bad       bool // the document left the subset
+	b         B
 }
 
 // fail marks the document as outside the subset.
-func (p *fastParser) fail() any {
+func (p *fastParser[T, M, S, B]) fail() T {
 	p.bad = true
-	return nil
+	var zero T
+	return zero
 }
 
 // at returns the byte at i, or 0 at the end (validText refuses NUL bytes).
-func (p *fastParser) at(i int) byte {
+func (p *fastParser[T, M, S, B]) at(i int) byte {
 	if i < len(p.src) {
 		return p.src[i]
 	}
@@ -90,29 +121,29 @@ func (p *fastParser) at(i int) byte {
 }
 
 // blankz reports whether the byte at i is a space, a line break or the end.
-func (p *fastParser) blankz(i int) bool {
+func (p *fastParser[T, M, S, B]) blankz(i int) bool {
 	c := p.at(i)
 	return c == ' ' || c == '\n' || c == 0
 }
 
 // isDash reports whether a block sequence entry indicator starts at i.
-func (p *fastParser) isDash(i int) bool { return p.at(i) == '-' && p.blankz(i+1) }
+func (p *fastParser[T, M, S, B]) isDash(i int) bool { return p.at(i) == '-' && p.blankz(i+1) }
 
 // newline moves to the line starting at i.
-func (p *fastParser) newline(i int) {
+func (p *fastParser[T, M, S, B]) newline(i int) {
 	p.pos, p.lineStart = i, i
 	p.line++
 }
 
 // skipSpaces moves past spaces on the current line.
-func (p *fastParser) skipSpaces() {
+func (p *fastParser[T, M, S, B]) skipSpaces() {
 	for p.at(p.pos) == ' ' {
 		p.pos++
 	}
 }
 
 // skipLine moves to the start of the next line, or to the end.
-func (p *fastParser) skipLine() {
+func (p *fastParser[T, M, S, B]) skipLine() {
 	if n := strings.IndexByte(p.src[min(p.pos, len(p.src)):], '\n'); n >= 0 {
 		p.newline(p.pos + n + 1)
 	} else {
@@ -121,7 +152,7 @@ func (p *fastParser) skipLine() {
 }
 
 // enter opens a collection, refusing documents nested too deeply.
-func (p *fastParser) enter() {
+func (p *fastParser[T, M, S, B]) enter() {
 	if p.depth++; p.depth > fastMaxDepth {
 		p.bad = true
 	}
@@ -129,7 +160,7 @@ func (p *fastParser) enter() {
 
 // nextLine moves from a line start past blank and comment lines to the start of the next
 // line with content and returns its indentation, or -1 at the end of the document.
-func (p *fastParser) nextLine() int {
+func (p *fastParser[T, M, S, B]) nextLine() int {
 	for !p.bad {
 		i := p.pos
 		for p.at(i) == ' ' {
@@ -153,7 +184,7 @@ func (p *fastParser) nextLine() int {
 }
 
 // endLine consumes the rest of a line that holds only spaces and a comment.
-func (p *fastParser) endLine() {
+func (p *fastParser[T, M, S, B]) endLine() {
 	p.skipSpaces()
 	c := p.at(p.pos)
 	if c == '#' && (p.pos == 0 || p.src[p.pos-1] != ' ') || c != '#' && c != '\n' && c != 0 {
@@ -163,27 +194,29 @@ func (p *fastParser) endLine() {
 }
 
 // blockMapping reads a block mapping whose first key starts at pos, in column ind.
-func (p *fastParser) blockMapping(ind int) any {
-	m := map[string]any{}
+func (p *fastParser[T, M, S, B]) blockMapping(ind int) T {
+	m := p.b.mapping()
 	for p.enter(); ; p.pos += ind {
 		k := p.key(false)
-		if _, dup := m[k]; dup || p.bad {
+		if p.bad {
 			return p.fail()
 		}
-		m[k] = p.mapValue(ind)
+		if v := p.mapValue(ind); p.bad || !p.b.put(m, k, v) {
+			return p.fail()
+		}
 		next := p.nextLine()
 		if p.bad || next > ind {
 			return p.fail()
 		}
 		if next < ind {
 			p.depth--
-			return m
+			return p.b.endMapping(m)
 		}
 	}
 }
 
 // key reads an implicit key and its ':' indicator, on one line.
-func (p *fastParser) key(flow bool) string {
+func (p *fastParser[T, M, S, B]) key(flow bool) string {
 	start, plain := p.pos, false
 	var k string
 	if c := p.at(p.pos); c == '"' || c == '\'' {
@@ -202,7 +235,7 @@ func (p *fastParser) key(flow bool) string {
 }
 
 // mapValue reads the value after the ':' of a key in column ind.
-func (p *fastParser) mapValue(ind int) any {
+func (p *fastParser[T, M, S, B]) mapValue(ind int) T {
 	p.skipSpaces()
 	if c := p.at(p.pos); c != '\n' && c != '#' && c != 0 {
 		return p.inlineValue(ind)
@@ -213,11 +246,11 @@ func (p *fastParser) mapValue(ind int) any {
 // nextLines reads a value that starts on a following line, after a key or a '-' of a
 // collection in column ind: a more indented block collection or, when sameIndent, a
 // sequence in column ind, which YAML allows as a mapping value. Otherwise it is null.
-func (p *fastParser) nextLines(ind int, sameIndent bool) any {
+func (p *fastParser[T, M, S, B]) nextLines(ind int, sameIndent bool) T {
 	p.skipLine()
 	next := p.nextLine()
 	if next < ind || next == ind && !(sameIndent && p.isDash(p.pos+ind)) {
-		return nil
+		return p.b.null()
 	}
 	if p.pos += next; p.isDash(p.pos) {
 		return p.blockSeq(next)
@@ -226,25 +259,29 @@ func (p *fastParser) nextLines(ind int, sameIndent bool) any {
 }
 
 // blockSeq reads a block sequence whose first '-' is at pos, in column ind.
-func (p *fastParser) blockSeq(ind int) any {
-	var out []any
+func (p *fastParser[T, M, S, B]) blockSeq(ind int) T {
+	s := p.b.sequence()
 	for p.enter(); !p.bad; p.pos += ind {
 		p.pos++
-		out = append(out, p.seqItem(ind))
+		v := p.seqItem(ind)
+		if p.bad {
+			return p.fail()
+		}
+		s = p.b.add(s, v)
 		next := p.nextLine()
 		if p.bad || next > ind {
 			return p.fail()
 		}
 		if next < ind || !p.isDash(p.pos+ind) {
 			p.depth--
-			return out
+			return p.b.endSequence(s)
 		}
 	}
-	return nil
+	return p.fail()
 }
 
 // seqItem reads the entry after a '-' of a block sequence in column ind.
-func (p *fastParser) seqItem(ind int) any {
+func (p *fastParser[T, M, S, B]) seqItem(ind int) T {
 	p.skipSpaces()
 	switch c := p.at(p.pos); {
 	case c == '\n' || c == '#' || c == 0:
@@ -264,15 +301,15 @@ func (p *fastParser) seqItem(ind int) any {
 
 // inlineValue reads a value starting at pos in block context, to the end of its line
 // (or of its block scalar); ind is the column of the collection holding it.
-func (p *fastParser) inlineValue(ind int) any {
-	var v any
+func (p *fastParser[T, M, S, B]) inlineValue(ind int) T {
+	var v T
 	switch p.src[p.pos] {
 	case '|', '>':
 		return p.blockScalar(ind)
 	case '[', '{':
 		v = p.flowNode()
 	case '"', '\'':
-		v = p.quoted()
+		v = p.b.str(p.quoted())
 	default:
 		v = p.resolve(p.plain(false))
 	}
@@ -287,7 +324,7 @@ func isFlowIndicator(c byte) bool {
 
 // plain reads a one-line plain scalar, leaving pos after its last non-space character.
 // It may not start with an indicator, except '-' before a character it cannot end on.
-func (p *fastParser) plain(flow bool) string {
+func (p *fastParser[T, M, S, B]) plain(flow bool) string {
 	start, end := p.pos, p.pos
 	c, next := p.at(start), p.at(start+1)
 	if c == 0 || strings.IndexByte("?:,[]{}#&*!|>'\"%@` \t\n", c) >= 0 ||
@@ -318,7 +355,7 @@ func (p *fastParser) plain(flow bool) string {
 }
 
 // quoted reads a single- or double-quoted scalar that ends on its line.
-func (p *fastParser) quoted() string {
+func (p *fastParser[T, M, S, B]) quoted() string {
 	q, start := p.src[p.pos], p.pos+1
 	var b []byte // a copy, made at the first escape
 	for i := start; i < len(p.src) && p.src[i] != '\n'; i++ {
@@ -350,7 +387,7 @@ func (p *fastParser) quoted() string {
 // escape appends the character escaped at i (after a backslash, or the first of two
 // single quotes) and returns how many bytes from i the escape uses, or 0 for one outside
 // the subset. yaml.v3 refuses "\/"; the other escapes it knows are left to it.
-func (p *fastParser) escape(b []byte, i int) ([]byte, int) {
+func (p *fastParser[T, M, S, B]) escape(b []byte, i int) ([]byte, int) {
 	c := p.at(i)
 	if k := strings.IndexByte("\\\"'ntrb0", c); k >= 0 {
 		return append(b, "\\\"'\n\t\r\b\x00"[k]), 1
@@ -366,50 +403,58 @@ func (p *fastParser) escape(b []byte, i int) ([]byte, int) {
 }
 
 // flowNode reads a flow collection or scalar on the current line.
-func (p *fastParser) flowNode() any {
+func (p *fastParser[T, M, S, B]) flowNode() T {
 	switch p.at(p.pos) {
 	case '[', '{':
 		return p.flowCollection()
 	case '"', '\'':
-		return p.quoted()
+		return p.b.str(p.quoted())
 	}
 	return p.resolve(p.plain(true))
 }
 
 // flowCollection reads a flow sequence or mapping that ends on its line.
-func (p *fastParser) flowCollection() any {
-	closing, seq, m := byte(']'), []any{}, map[string]any(nil)
-	if p.src[p.pos] == '{' {
-		closing, m = '}', map[string]any{}
+func (p *fastParser[T, M, S, B]) flowCollection() T {
+	closing, isMap := byte(']'), p.src[p.pos] == '{'
+	var m M
+	var seq S
+	if isMap {
+		closing, m = '}', p.b.mapping()
+	} else {
+		seq = p.b.sequence()
 	}
 	p.enter()
 	p.pos++
 	for p.skipSpaces(); !p.bad && p.at(p.pos) != closing; p.flowNext(closing) {
-		if m == nil {
-			seq = append(seq, p.flowNode())
+		if !isMap {
+			if v := p.flowNode(); !p.bad {
+				seq = p.b.add(seq, v)
+			}
 			continue
 		}
 		k := p.key(true)
-		if _, dup := m[k]; dup || p.bad {
+		if p.bad {
 			return p.fail()
 		}
 		p.skipSpaces()
-		m[k] = p.flowNode()
+		if v := p.flowNode(); p.bad || !p.b.put(m, k, v) {
+			return p.fail()
+		}
 	}
 	if p.bad {
-		return nil
+		return p.fail()
 	}
 	p.pos++
 	p.depth--
-	if m != nil {
-		return m
+	if isMap {
+		return p.b.endMapping(m)
 	}
-	return seq
+	return p.b.endSequence(seq)
 }
 
 // flowNext moves past the ',' after a flow entry, or onto the closing bracket. Empty
 // entries and a trailing comma are outside the subset.
-func (p *fastParser) flowNext(closing byte) {
+func (p *fastParser[T, M, S, B]) flowNext(closing byte) {
 	if p.skipSpaces(); p.at(p.pos) == ',' {
 		p.pos++
 		p.skipSpaces()
@@ -422,7 +467,7 @@ func (p *fastParser) flowNext(closing byte) {
 // blockScalar reads a literal or folded block scalar whose indicator is at pos, as
 // yaml.v3's yaml_parser_scan_block_scalar does; ind is the column of the collection
 // holding it.
-func (p *fastParser) blockScalar(ind int) any {
+func (p *fastParser[T, M, S, B]) blockScalar(ind int) T {
 	literal, keep, strip := p.src[p.pos] == '|', p.at(p.pos+1) == '+', p.at(p.pos+1) == '-'
 	if p.pos++; keep || strip {
 		p.pos++
@@ -463,13 +508,13 @@ func (p *fastParser) blockScalar(ind int) any {
 	if p.pos < len(p.src) {
 		p.pos = p.lineStart // the line that ended the scalar is read again
 	}
-	return string(b)
+	return p.b.str(string(b))
 }
 
 // blockBreaks eats indentation and empty lines in a block scalar and returns how many
 // line breaks it ate, fixing the indentation at the first non-empty line when it is still
 // 0, as yaml_parser_scan_block_scalar_breaks does.
-func (p *fastParser) blockBreaks(indent *int, parent int) (breaks int) {
+func (p *fastParser[T, M, S, B]) blockBreaks(indent *int, parent int) (breaks int) {
 	maxIndent := 0
 	for !p.bad {
 		for (*indent == 0 || p.pos-p.lineStart < *indent) && p.at(p.pos) == ' ' {
@@ -493,31 +538,37 @@ func (p *fastParser) blockBreaks(indent *int, parent int) (breaks int) {
 
 // resolve gives the value of a plain scalar as yaml.v3 resolves it and FromNode converts
 // it, answering the common cases directly and the others through Scalar.
-func (p *fastParser) resolve(s string) any {
+func (p *fastParser[T, M, S, B]) resolve(s string) T {
 	if p.bad {
-		return nil
+		return p.fail()
 	}
 	switch s[0] {
 	case 'y', 'Y', 'n', 'N', 't', 'T', 'f', 'F', 'o', 'O', '~':
 		switch s {
 		case "true", "True", "TRUE":
-			return true
+			return p.b.boolean(true)
 		case "false", "False", "FALSE":
-			return false
+			return p.b.boolean(false)
 		case "~", "null", "Null", "NULL":
-			return nil
+			return p.b.null()
 		}
 	case '+', '-', '.', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 		if decimal, quantity := numberShape(s); decimal {
-			return json.Number(s)
+			return p.b.number(s)
 		} else if quantity {
-			return s
+			return p.b.str(s)
 		}
-		v, err := Scalar(&yaml.Node{Kind: yaml.ScalarNode, Value: s, Line: p.line})
-		p.bad = p.bad || err != nil
+		x, err := Scalar(&yaml.Node{Kind: yaml.ScalarNode, Value: s, Line: p.line})
+		if err != nil {
+			return p.fail()
+		}
+		v, err := p.b.scalar(x)
+		if err != nil {
+			return p.fail()
+		}
 		return v
 	}
-	return s
+	return p.b.str(s)
 }
 
 // numberShape tells whether s, which starts like a number, is a decimal, an int that
@@ -541,4 +592,32 @@ func numberShape(s string) (decimal, quantity bool) {
 		}
 	}
 	return allDigits && len(digits) <= 18, letter && s[0] != '-'
+}
+
+// goBuilder builds the Go values of DecodeFast: map[string]any, []any, string, bool,
+// json.Number, float64 and nil.
+type goBuilder struct{}
+
+func (goBuilder) str(s string) any                { return s }
+func (goBuilder) number(s string) any             { return json.Number(s) }
+func (goBuilder) boolean(b bool) any              { return b }
+func (goBuilder) null() any                       { return nil }
+func (goBuilder) scalar(v any) (any, error)       { return v, nil }
+func (goBuilder) mapping() map[string]any         { return map[string]any{} }
+func (goBuilder) endMapping(m map[string]any) any { return m }
+func (goBuilder) sequence() []any                 { return nil }
+func (goBuilder) add(s []any, v any) []any        { return append(s, v) }
+
+func (goBuilder) put(m map[string]any, k string, v any) bool {
+	n := len(m)
+	m[k] = v
+	return len(m) > n
+}
+
+// endSequence gives an empty sequence as an empty slice, as FromNode does, not nil.
+func (goBuilder) endSequence(s []any) any {
+	if s == nil {
+		return []any{}
+	}
+	return s
 }

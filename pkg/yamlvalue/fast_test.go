@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/bailiff/bailiff/test/bench/corpus"
@@ -440,12 +441,19 @@ func TestDecodeFastDamaged(t *testing.T) {
 }
 
 // FuzzDecodeFast checks that DecodeFast never panics and, whenever it takes the fast path,
-// agrees exactly with yaml.v3 and FromNode, value and line.
+// agrees exactly with yaml.v3 and FromNode, value and line; and that DecodeFastValue
+// agrees with DecodeFast and ast.InterfaceToValue.
 func FuzzDecodeFast(f *testing.F) {
 	for _, tc := range fastCases {
 		f.Add([]byte(tc.doc))
 	}
 	for _, tc := range slowCases {
+		f.Add([]byte(tc.doc))
+	}
+	for _, tc := range valueCases {
+		f.Add([]byte(tc.doc))
+	}
+	for _, tc := range valueSlowCases {
 		f.Add([]byte(tc.doc))
 	}
 	for _, doc := range k8sCases {
@@ -456,11 +464,13 @@ func FuzzDecodeFast(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		checkAgainstReference(t, doc)
+		checkValue(t, doc)
 	})
 }
 
-// BenchmarkDecode compares the fast path with yaml.v3 and FromNode on a three-container
-// Deployment and on a ConfigMap of block scalars.
+// BenchmarkDecode compares the fast path, building Go values or OPA values (directly, or
+// through Go values and ast.InterfaceToValue), with yaml.v3 and FromNode on a
+// three-container Deployment and on a ConfigMap of block scalars.
 func BenchmarkDecode(b *testing.B) {
 	docs := []struct{ name, doc string }{
 		{"deployment", corpus.Object(1)},
@@ -474,6 +484,28 @@ func BenchmarkDecode(b *testing.B) {
 			for b.Loop() {
 				if _, _, ok := DecodeFast(doc); !ok {
 					b.Fatal("fell back")
+				}
+			}
+		})
+		b.Run("fast-value/"+d.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(doc)))
+			for b.Loop() {
+				if _, _, ok := DecodeFastValue(doc); !ok {
+					b.Fatal("fell back")
+				}
+			}
+		})
+		b.Run("fast+InterfaceToValue/"+d.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(doc)))
+			for b.Loop() {
+				x, _, ok := DecodeFast(doc)
+				if !ok {
+					b.Fatal("fell back")
+				}
+				if _, err := ast.InterfaceToValue(x); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})

@@ -181,11 +181,15 @@ func applyExamples(w io.Writer, c *kube.Cluster, dir string) error {
 	}
 	counts := map[string]int{}
 	for _, o := range objs {
-		doc, err := yamlOf(o.Object)
+		obj, err := o.Map()
 		if err != nil {
 			return err
 		}
-		name := describe(o.Object)
+		doc, err := yamlOf(obj)
+		if err != nil {
+			return err
+		}
+		name := describe(obj)
 		stdout, stderr, err := c.Kubectl(doc, "apply", "-f", "-", "-o", `jsonpath={.metadata.annotations.bailiff\.io/mutated-by}`)
 		warnings := warningLines(stderr)
 		switch {
@@ -222,8 +226,12 @@ func objectNames(path string) (map[string]bool, error) {
 	}
 	out := map[string]bool{}
 	for _, o := range objs {
-		meta, _ := o.Object["metadata"].(map[string]any)
-		kind, _ := o.Object["kind"].(string)
+		obj, err := o.Map()
+		if err != nil {
+			return nil, err
+		}
+		meta, _ := obj["metadata"].(map[string]any)
+		kind, _ := obj["kind"].(string)
 		ns, _ := meta["namespace"].(string)
 		name, _ := meta["name"].(string)
 		out[objectName(kind, ns, name)] = true
