@@ -175,11 +175,13 @@ bench-webhook-trail: $(BIN)/bailiff
 bench-api: $(BIN)/bailiff control-plane
 	$(GO) run ./test/bench/apilatency -assets $(BIN) -bailiff $(BIN)/bailiff -n 100
 
-# A full audit of 10,000 objects (Pods, Deployments, Roles, RoleBindings) on a real API
-# server: the first sweep, a steady-state sweep and a restart, with the auditor's peak RSS.
+# A full audit of 10,000, then of 50,000 objects (Pods, Deployments, Roles, RoleBindings)
+# on a real API server: the first sweep, a steady-state sweep and a restart, with the
+# auditor's peak RSS.
 .PHONY: bench-audit
 bench-audit: $(BIN)/bailiff control-plane
 	$(GO) run ./test/bench/audit -assets $(BIN) -bailiff $(BIN)/bailiff -n 10000
+	$(GO) run ./test/bench/audit -assets $(BIN) -bailiff $(BIN)/bailiff -n 50000
 
 # A compliance report of a cluster with 10,000 objects' findings and 100,000 trail
 # events (SQLite), generated, signed and rendered as JSON and PDF.
