@@ -150,8 +150,9 @@ bench-images: ## Scan lookups (cached, over HTTP) and a Trivy scan of a small im
 	$(GO) test -run '^$$' -bench ImageFacts -benchmem -count=1 ./webhook/
 
 .PHONY: bench-store
-bench-store: postgres-server ## Event ingest into SQLite and PostgreSQL, hash chain included
+bench-store: postgres-server ## Event ingest into SQLite and PostgreSQL, hash chain included; one event's hash
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 20x -count=1 ./pkg/store/
+	$(GO) test -run '^$$' -bench Hash -benchmem -count=1 ./pkg/trail/
 
 .PHONY: bench-webhook
 bench-webhook: $(BIN)/bailiff
