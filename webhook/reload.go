@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -133,21 +134,24 @@ func (r *Reloader) Status() string {
 }
 
 // Watch reloads on every change until ctx ends. It watches directories, not files, so
-// it also sees a ConfigMap volume swapping its ..data symlink.
+// it also sees a ConfigMap volume swapping its ..data symlink: the configuration file's
+// directory, and each policy directory with every folder under it (policies are read
+// from all of them), including folders created later.
 func (r *Reloader) Watch(ctx context.Context) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("watch policy files: %w", err)
 	}
 	defer w.Close()
-	var dirs []string
 	if r.files.ConfigFile != "" {
-		dirs = append(dirs, filepath.Dir(r.files.ConfigFile))
-	}
-	dirs = append(dirs, r.files.PolicyDirs...)
-	for _, d := range dirs {
+		d := filepath.Dir(r.files.ConfigFile)
 		if err := w.Add(d); err != nil {
 			return fmt.Errorf("watch %s: %w", d, err)
+		}
+	}
+	for _, d := range r.files.PolicyDirs {
+		if err := watchTree(w, d); err != nil {
+			return err
 		}
 	}
 	var timer *time.Timer
@@ -162,6 +166,13 @@ func (r *Reloader) Watch(ctx context.Context) error {
 			}
 			if ev.Op == fsnotify.Chmod {
 				continue
+			}
+			if ev.Has(fsnotify.Create) && r.inPolicyDir(ev.Name) {
+				if fi, err := os.Lstat(ev.Name); err == nil && fi.IsDir() {
+					if err := watchTree(w, ev.Name); err != nil {
+						r.logger.Warn("cannot watch a new policy folder; its changes need a restart or another change to be seen", "error", err)
+					}
+				}
 			}
 			// Editors and ConfigMap updates write in several steps: wait for quiet.
 			if timer != nil {
@@ -182,4 +193,34 @@ func (r *Reloader) Watch(ctx context.Context) error {
 			_ = r.Reload(ctx) // reported through Status, metrics and logs
 		}
 	}
+}
+
+// watchTree adds a watch on dir and on every folder under it, except a ConfigMap
+// volume's "..…" folders, which the loader skips too (their swap shows in dir itself).
+func watchTree(w *fsnotify.Watcher, dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("watch %s: %w", p, err)
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		if p != dir && strings.HasPrefix(d.Name(), "..") {
+			return fs.SkipDir
+		}
+		if err := w.Add(p); err != nil {
+			return fmt.Errorf("watch %s: %w", p, err)
+		}
+		return nil
+	})
+}
+
+// inPolicyDir reports whether name is inside one of the policy directories.
+func (r *Reloader) inPolicyDir(name string) bool {
+	for _, d := range r.files.PolicyDirs {
+		if rel, err := filepath.Rel(d, name); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
+			return true
+		}
+	}
+	return false
 }

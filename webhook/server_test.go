@@ -217,3 +217,72 @@ func TestReloaderFollowsAConfigMapVolume(t *testing.T) {
 	version("..2026_11_24_01_05_00.000000002", "podSecurity: {level: restricted}\n")
 	waitFor(t, "the ConfigMap update", func() bool { return engine.Set().Config().PodSecurity.Level == "restricted" })
 }
+
+// folderPolicy is a policy of package pkg whose id is id, for
+// TestReloaderFollowsPolicyFilesInEveryFolder.
+func folderPolicy(pkg, id string) string {
+	return `# METADATA
+# title: Test policy
+# scope: package
+# custom:
+#   id: ` + id + `
+#   severity: low
+#   enforcement: deny
+#   kinds: [ConfigMap]
+#   controls: []
+package bailiff.test.` + pkg + `
+
+violation contains {"msg": "always"} if true
+`
+}
+
+func TestReloaderFollowsPolicyFilesInEveryFolder(t *testing.T) {
+	dir := t.TempDir()
+	write := func(rel, src string) {
+		t.Helper()
+		file := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := serve.WriteFileAtomic(file, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("team/a/p.rego", folderPolicy("a", "TST-101"))
+	files := policy.Files{PolicyDirs: []string{dir}}
+	opts, err := files.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, err := policy.New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewReloader(engine, files, NewMetrics(), slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = r.Watch(ctx) }()
+	time.Sleep(100 * time.Millisecond) // let the watch start
+
+	has := func(id string) func() bool {
+		return func() bool {
+			for _, p := range engine.Set().Policies() {
+				if p.ID == id {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	if !has("TST-101")() {
+		t.Fatal("the policy in a nested folder must be loaded")
+	}
+	write("team/a/p.rego", folderPolicy("a", "TST-102")) // an edit two folders down
+	waitFor(t, "the edited policy in a nested folder", has("TST-102"))
+
+	write("team/b/c/p.rego", folderPolicy("c", "TST-103")) // folders made after the watch started
+	waitFor(t, "the policy in a new folder", has("TST-103"))
+	time.Sleep(300 * time.Millisecond) // the folder's own watch is in place once seen
+	write("team/b/c/p.rego", folderPolicy("c", "TST-104"))
+	waitFor(t, "the edited policy in the new folder", has("TST-104"))
+}
