@@ -316,9 +316,9 @@ func writeReview(w http.ResponseWriter, resp *admissionv1.AdmissionResponse) {
 	_ = json.NewEncoder(w).Encode(review) // the client went away if this fails
 }
 
-// policyInput gathers the context of a request and builds the policy input.
-func (h *Handler) policyInput(ctx context.Context, in input.Request) (*input.Input, error) {
-	set := h.opts.Engine.Set()
+// policyInput gathers the context of a request and builds the policy input, with the
+// cluster's name and region from set's configuration.
+func (h *Handler) policyInput(ctx context.Context, set *policy.Set, in input.Request) (*input.Input, error) {
 	cluster := set.Config().Cluster
 	c := input.Context{
 		Mode:    input.ModeAdmission,
@@ -345,16 +345,18 @@ func (h *Handler) exempt(namespace string) bool {
 }
 
 // evaluate gathers the request's context and runs eval within the evaluation budget,
-// timing it.
-func (h *Handler) evaluate(ctx context.Context, endpoint string, in input.Request, eval func(context.Context, *input.Input) error) error {
+// timing it. The input is built from, and evaluated with, one policy set: a reload
+// meanwhile cannot mix one set's configuration with another's policies.
+func (h *Handler) evaluate(ctx context.Context, endpoint string, in input.Request, eval func(context.Context, *policy.Set, *input.Input) error) error {
 	ctx, cancel := context.WithTimeout(ctx, h.opts.Timeout)
 	defer cancel()
-	pin, err := h.policyInput(ctx, in)
+	set := h.opts.Engine.Set()
+	pin, err := h.policyInput(ctx, set, in)
 	if err != nil {
 		return badRequest{err}
 	}
 	start := time.Now()
-	err = eval(ctx, pin)
+	err = eval(ctx, set, pin)
 	h.opts.Metrics.evaluationTime.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())
 	return err
 }
@@ -364,8 +366,8 @@ func (h *Handler) validate(ctx context.Context, req *admissionv1.AdmissionReques
 		return decision{response: allowed(), label: "exempt"}, nil
 	}
 	var res *policy.Result
-	err := h.evaluate(ctx, "validate", in, func(ctx context.Context, pin *input.Input) (err error) {
-		res, err = h.opts.Engine.Evaluate(ctx, pin)
+	err := h.evaluate(ctx, "validate", in, func(ctx context.Context, set *policy.Set, pin *input.Input) (err error) {
+		res, err = h.opts.Engine.EvaluateWith(ctx, set, pin)
 		return err
 	})
 	if err != nil {
@@ -410,8 +412,8 @@ func (h *Handler) mutate(ctx context.Context, req *admissionv1.AdmissionRequest,
 		return decision{response: allowed(), label: "exempt"}, nil
 	}
 	var m *policy.Mutation
-	err := h.evaluate(ctx, "mutate", in, func(ctx context.Context, pin *input.Input) (err error) {
-		m, err = h.opts.Engine.Mutate(ctx, pin)
+	err := h.evaluate(ctx, "mutate", in, func(ctx context.Context, set *policy.Set, pin *input.Input) (err error) {
+		m, err = h.opts.Engine.MutateWith(ctx, set, pin)
 		return err
 	})
 	if err != nil {

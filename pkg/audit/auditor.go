@@ -931,7 +931,7 @@ func (a *Auditor) evaluate(ctx context.Context, obj *unstructured.Unstructured) 
 	if err != nil {
 		return nil, false, fmt.Errorf("build policy input: %w", err)
 	}
-	res, err = a.opts.Engine.Evaluate(ctx, in)
+	res, err = a.opts.Engine.EvaluateWith(ctx, set, in) // the set the input was built from
 	return res, provisional, err
 }
 

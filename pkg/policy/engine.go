@@ -139,9 +139,16 @@ func (s *Set) Policies() []Metadata {
 // Config is the configuration the set was built with.
 func (s *Set) Config() *config.Config { return s.cfg }
 
-// Evaluate runs every validating policy that applies to the input's kind and operation.
+// Evaluate runs every validating policy that applies to the input's kind and operation,
+// with the set in force now.
 func (e *Engine) Evaluate(ctx context.Context, in *input.Input) (*Result, error) {
-	set := e.current.Load()
+	return e.EvaluateWith(ctx, e.Set(), in)
+}
+
+// EvaluateWith is Evaluate with the given set: a caller that built the input from a
+// set's configuration evaluates it with that same set, even when a reload swaps the
+// engine's set in between.
+func (e *Engine) EvaluateWith(ctx context.Context, set *Set, in *input.Input) (*Result, error) {
 	if err := set.restrict.covers(in); err != nil {
 		return nil, err
 	}
@@ -178,9 +185,14 @@ func (e *Engine) Evaluate(ctx context.Context, in *input.Input) (*Result, error)
 }
 
 // Mutate runs every mutating policy that applies and returns their patches, ordered by
-// policy id and then path, with the policies an exemption skipped.
+// policy id and then path, with the policies an exemption skipped; with the set in force
+// now.
 func (e *Engine) Mutate(ctx context.Context, in *input.Input) (*Mutation, error) {
-	set := e.current.Load()
+	return e.MutateWith(ctx, e.Set(), in)
+}
+
+// MutateWith is Mutate with the given set, as EvaluateWith is Evaluate.
+func (e *Engine) MutateWith(ctx context.Context, set *Set, in *input.Input) (*Mutation, error) {
 	if err := set.restrict.covers(in); err != nil {
 		return nil, err
 	}

@@ -368,6 +368,31 @@ func TestFailedReloadKeepsTheRunningSet(t *testing.T) {
 	}
 }
 
+func TestEvaluateWithKeepsToTheSetGiven(t *testing.T) {
+	e := newEngine(t, defaults(t), baseFiles())
+	old := e.Set()
+	cfg := defaults(t)
+	cfg.Enforcement = map[string]string{"TST-001": "warn"}
+	if err := e.Reload(context.Background(), Options{Sources: []Source{testSource(baseFiles())}, Config: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	in := objectInput(t, pod("a", nil), "CREATE")
+	res, err := e.EvaluateWith(context.Background(), old, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Denied() || res.PolicySetVersion != old.Version() {
+		t.Errorf("the set given decides, not the one reloaded since: denied %v, version %s, want %s", res.Denied(), res.PolicySetVersion, old.Version())
+	}
+	if res, _ := e.Evaluate(context.Background(), in); res.Denied() || res.PolicySetVersion != e.Set().Version() {
+		t.Error("Evaluate uses the set in force now")
+	}
+	m, err := e.MutateWith(context.Background(), old, in)
+	if err != nil || m.PolicySetVersion != old.Version() {
+		t.Errorf("MutateWith uses the set given: %v %+v", err, m)
+	}
+}
+
 // A ConfigMap mounted as the policy directory, laid out as the kubelet lays it out:
 // the files in a timestamped directory, "..data" linking to it, and links to
 // "..data/<file>" beside. The policy is loaded once, not once per path.
