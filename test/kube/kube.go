@@ -20,6 +20,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
@@ -102,6 +104,11 @@ func FreePort() (int, error) {
 
 // Readyz asks a webhook on a loopback port for /readyz, trusting the CA in certDir.
 func Readyz(port int, certDir string) (int, string, error) {
+	return get(port, certDir, "/readyz")
+}
+
+// get fetches path from the webhook on port, trusting certDir's ca.crt.
+func get(port int, certDir, path string) (int, string, error) {
 	ca, err := os.ReadFile(filepath.Join(certDir, "ca.crt"))
 	if err != nil {
 		return 0, "", err
@@ -109,7 +116,7 @@ func Readyz(port int, certDir string) (int, string, error) {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca)
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	resp, err := client.Get(fmt.Sprintf("https://127.0.0.1:%d/readyz", port))
+	resp, err := client.Get(fmt.Sprintf("https://127.0.0.1:%d%s", port, path))
 	if err != nil {
 		return 0, "", err
 	}
@@ -165,6 +172,56 @@ webhooks:
 	}
 	return hook("MutatingWebhookConfiguration", "mutate", mutateFailure) + "---\n" +
 		hook("ValidatingWebhookConfiguration", "validate", validateFailure)
+}
+
+// WaitWebhookAnswered waits until the API server sends the webhook on port (TLS from
+// certDir's ca.crt) a server-side dry run of a pod in namespace, however the webhook's
+// policies judge it: its /metrics count of validating requests grows. For a webhook
+// running a configuration that may allow anything, where WaitWebhookCalled cannot wait
+// for a refusal.
+func (c *Cluster) WaitWebhookAnswered(ctx context.Context, namespace string, port int, certDir string) error {
+	before, err := validateRequests(port, certDir)
+	if err != nil {
+		return fmt.Errorf("read the webhook's metrics: %w", err)
+	}
+	probe := fmt.Sprintf("apiVersion: v1\nkind: Pod\nmetadata: {name: bailiff-probe, namespace: %s}\nspec: {containers: [{name: a, image: docker.io/library/busybox:1}]}\n", namespace)
+	err = WaitFor(ctx, "the webhook to be called", func() bool {
+		_, _, _ = c.Kubectl(probe, "apply", "--dry-run=server", "-f", "-") // refused or not
+		n, err := validateRequests(port, certDir)
+		return err == nil && n > before
+	})
+	if err != nil {
+		return ErrNotCalled
+	}
+	return nil
+}
+
+// validateRequests is the number of /validate requests the webhook on port has
+// answered, from its /metrics.
+func validateRequests(port int, certDir string) (float64, error) {
+	code, body, err := get(port, certDir, "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	if code != http.StatusOK {
+		return 0, fmt.Errorf("/metrics answered %d", code)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		return 0, fmt.Errorf("parse /metrics: %w", err)
+	}
+	var n float64
+	if f := families["bailiff_admission_requests_total"]; f != nil {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "endpoint" && l.GetValue() == "validate" {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return n, nil
 }
 
 // ErrNotCalled says the API server never sent a request to the webhook.

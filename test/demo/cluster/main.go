@@ -75,6 +75,11 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	var report bytes.Buffer
+	if cluster == "" { // a configuration of the user's own may not name the cluster
+		cluster = defaultClusterName
+		fmt.Fprintf(&report, "The configuration names no cluster (cluster.name); the demo calls it %q.\n", cluster)
+	}
 	srv, err := startServer(ctx, o, cluster)
 	if err != nil {
 		return err
@@ -87,7 +92,7 @@ func run(ctx context.Context, o options) error {
 	}
 	certDir := filepath.Join(o.dir, "certs")
 	webhook, err := start(o.dir, "webhook", o.bailiff, "webhook", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--cert-dir", certDir,
-		"--tls-self-signed", "--kubeconfig", c.Kubeconfig, "--config", o.config, "--log-format", "text",
+		"--tls-self-signed", "--kubeconfig", c.Kubeconfig, "--config", o.config, "--log-format", "text", "--cluster", cluster,
 		"--trail-server", srv.url, "--trail-token-file", srv.clusterToken, "--trail-ca-file", srv.caFile,
 		"--trail-queue-dir", filepath.Join(o.dir, "trail-queue"), "--trail-batch-delay", "200ms")
 	if err != nil {
@@ -107,16 +112,17 @@ func run(ctx context.Context, o options) error {
 	if _, stderr, err := c.Kubectl(kube.WebhookConfigurations(port, caPEM, "Ignore", "Fail"), "apply", "-f", "-"); err != nil {
 		return fmt.Errorf("register the webhook: %v: %s", err, stderr)
 	}
-	if err := c.WaitWebhookCalled(ctx, "default"); err != nil {
-		return err
+	// The user's configuration may allow the probe, so wait for the webhook to answer,
+	// not to refuse.
+	if err := c.WaitWebhookAnswered(ctx, "default", port, certDir); err != nil {
+		return fmt.Errorf("%w (see %s)", err, webhook.log)
 	}
 
-	var report bytes.Buffer
 	if err := applyExamples(&report, c, o.examples); err != nil {
 		return err
 	}
 
-	auditor, err := start(o.dir, "audit", o.bailiff, "audit", "--kubeconfig", c.Kubeconfig, "--config", o.config,
+	auditor, err := start(o.dir, "audit", o.bailiff, "audit", "--kubeconfig", c.Kubeconfig, "--config", o.config, "--cluster", cluster,
 		"--server", srv.url, "--token-file", srv.clusterToken, "--server-ca-file", srv.caFile,
 		"--leader-elect=false", "--metrics-addr", "0", "--health-addr", "0", "--log-format", "text", "--interval", "10m")
 	if err != nil {

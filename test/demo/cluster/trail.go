@@ -276,8 +276,11 @@ func allEvents(ctx context.Context, c *trail.Client, cluster string) ([]store.Ev
 	}
 }
 
+// defaultClusterName names the cluster when the configuration does not.
+const defaultClusterName = "demo"
+
 // clusterName is cluster.name of the configuration, as the webhook and the auditor
-// read it.
+// read it; "" when it has none.
 func clusterName(configFile string) (string, error) {
 	cfg, err := config.Load(configFile)
 	if err != nil {
