@@ -390,11 +390,23 @@ func checkWebhookConfigurations(t *testing.T, m manifests, v values) {
 		if !strings.Contains(conditions["not-a-lease"], `"coordination.k8s.io"`) || !strings.Contains(conditions["not-an-event"], `"events"`) {
 			t.Errorf("%s: matchConditions must skip leases and events: %v", key, conditions)
 		}
+		// Deletions reach the validating webhook when asked for, the mutating one never.
+		wantOps := v.strings("webhook.operations")
+		if kind == "mutating" {
+			wantOps = slices.DeleteFunc(slices.Clone(wantOps), func(op string) bool { return op == "DELETE" })
+		}
 		for _, r := range w.Rules {
 			for _, res := range r.Resources {
 				if res == "*" || res == "secrets" || res == "configmaps" {
 					t.Errorf("%s: the rules send %s to the webhook", key, res)
 				}
+			}
+			var ops []string
+			for _, op := range r.Operations {
+				ops = append(ops, string(op))
+			}
+			if !slices.Equal(ops, wantOps) {
+				t.Errorf("%s: operations = %v, want %v", key, ops, wantOps)
 			}
 		}
 		switch url := v.str("webhook.url"); {

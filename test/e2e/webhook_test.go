@@ -129,6 +129,42 @@ metadata: {name: app, namespace: shop, labels: {app: x}}
 automountServiceAccountToken: false
 `
 
+// protectedPolicy is a policy of the test's own that asks for deletions: ConfigMaps
+// labelled bailiff.io/protected=true cannot be deleted.
+const protectedPolicy = `# METADATA
+# title: Protected ConfigMaps are kept
+# scope: package
+# custom:
+#   id: TST-DEL-001
+#   severity: high
+#   enforcement: deny
+#   kinds: [ConfigMap]
+#   controls: []
+#   operations: [DELETE]
+package bailiff.test.protected
+
+violation contains {"msg": "this ConfigMap is protected (bailiff.io/protected=true)"} if {
+	input.request.oldObject.metadata.labels["bailiff.io/protected"] == "true"
+}
+`
+
+// pod returns a Pod that passes every policy but what the caller changes; resources
+// is its container's resources block ("" for none).
+func pod(namespace, name, image, resources string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: %s, namespace: %s}
+spec:
+  serviceAccountName: app
+  automountServiceAccountToken: false
+  securityContext: {runAsNonRoot: true, runAsUser: 1000, seccompProfile: {type: RuntimeDefault}}
+  containers:
+    - name: app
+      image: %s
+      securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}%s
+`, name, namespace, image, resources)
+}
+
 // deployment returns a Deployment that passes every policy but what the caller changes.
 func deployment(namespace, name, image string, resources bool, serviceAccount bool) string {
 	res := `
@@ -173,7 +209,10 @@ func TestWebhookOnARealAPIServer(t *testing.T) {
 	port := freePort(t)
 	registryHost := registrytest.Serve(t, nil)
 	digest := registrytest.Push(t, registryHost, "shop/api:3.1")
-	w := startWebhook(t, c, bin, configFile, certDir, port, true, "--insecure-registries", registryHost)
+	policyDir := filepath.Join(dir, "policies")
+	must(t, os.MkdirAll(policyDir, 0o755))
+	must(t, os.WriteFile(filepath.Join(policyDir, "protected.rego"), []byte(protectedPolicy), 0o644))
+	w := startWebhook(t, c, bin, configFile, certDir, port, true, "--insecure-registries", registryHost, "--policies", policyDir)
 	caPEM, err := os.ReadFile(filepath.Join(certDir, "ca.crt"))
 	must(t, err)
 
@@ -223,6 +262,49 @@ func TestWebhookOnARealAPIServer(t *testing.T) {
 		if r.Requests["cpu"] != "100m" || r.Requests["memory"] != "128Mi" || r.Limits["memory"] != "256Mi" {
 			t.Errorf("resources = %+v", r)
 		}
+	})
+
+	t.Run("a Pod missing requests gets the configured defaults", func(t *testing.T) {
+		c.mustKubectl(pod("shop", "bare", "registry.example.com/shop/web:1.0", ""), "apply", "-f", "-")
+		var p struct {
+			Metadata struct{ Annotations map[string]string }
+			Spec     struct {
+				Containers []struct {
+					Resources struct{ Requests, Limits map[string]string }
+				}
+			}
+		}
+		must(t, json.Unmarshal([]byte(c.mustKubectl("", "get", "pod", "bare", "-n", "shop", "-o", "json")), &p))
+		if p.Metadata.Annotations["bailiff.io/mutated-by"] != "BLF-RES-003" {
+			t.Errorf("mutated-by = %q, want BLF-RES-003", p.Metadata.Annotations["bailiff.io/mutated-by"])
+		}
+		r := p.Spec.Containers[0].Resources
+		if r.Requests["cpu"] != "100m" || r.Requests["memory"] != "128Mi" || r.Limits["memory"] != "256Mi" {
+			t.Errorf("resources = %+v", r)
+		}
+	})
+
+	t.Run("a workload labelled as personal data is pinned to its regions", func(t *testing.T) {
+		// shop carries no data class: the pod template's label alone decides.
+		labelled := strings.Replace(deployment("shop", "profiles", "registry.example.com/shop/web:1.0", true, true),
+			"    metadata: {labels: {app: profiles}}", "    metadata: {labels: {app: profiles, bailiff.io/data-class: personal}}", 1)
+		c.mustKubectl(labelled, "apply", "-f", "-")
+		out := c.mustKubectl("", "get", "deployment", "profiles", "-n", "shop", "-o", "jsonpath={.spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0]}")
+		if !strings.Contains(out, "topology.kubernetes.io/region") || !strings.Contains(out, "eu-west-1") || !strings.Contains(out, "eu-central-1") {
+			t.Errorf("affinity = %s", out)
+		}
+	})
+
+	t.Run("a deletion is judged only by the policies that ask for deletions", func(t *testing.T) {
+		c.mustKubectl("", "create", "configmap", "ledger", "-n", "shop")
+		c.mustKubectl("", "label", "configmap", "ledger", "-n", "shop", "bailiff.io/protected=true")
+		c.mustKubectl("", "create", "configmap", "scratch", "-n", "shop")
+		_, errOut, err := c.kubectl("", "delete", "configmap", "ledger", "-n", "shop")
+		if err == nil || !strings.Contains(errOut, "[TST-DEL-001]") {
+			t.Fatalf("want the deletion refused naming TST-DEL-001, got err=%v\n%s", err, errOut)
+		}
+		c.mustKubectl("", "get", "configmap", "ledger", "-n", "shop")
+		c.mustKubectl("", "delete", "configmap", "scratch", "-n", "shop")
 	})
 
 	t.Run("personal data is pinned to its regions", func(t *testing.T) {

@@ -145,7 +145,9 @@ func WaitFor(ctx context.Context, what string, cond func() bool) error {
 // validating webhook for every resource outside kube-system, trusting caPEM.
 func WebhookConfigurations(port int, caPEM []byte, mutateFailure, validateFailure string) string {
 	ca := base64.StdEncoding.EncodeToString(caPEM)
-	hook := func(kind, name, failurePolicy string) string {
+	// Deletions go to the validating webhook only: policies may ask for them, and
+	// nothing mutates an object being deleted.
+	hook := func(kind, name, failurePolicy, operations string) string {
 		return fmt.Sprintf(`apiVersion: admissionregistration.k8s.io/v1
 kind: %s
 metadata:
@@ -165,13 +167,13 @@ webhooks:
     rules:
       - apiGroups: ["*"]
         apiVersions: ["*"]
-        operations: [CREATE, UPDATE]
+        operations: [%s]
         resources: ["*"]
         scope: "*"
-`, kind, name, failurePolicy, port, name, ca)
+`, kind, name, failurePolicy, port, name, ca, operations)
 	}
-	return hook("MutatingWebhookConfiguration", "mutate", mutateFailure) + "---\n" +
-		hook("ValidatingWebhookConfiguration", "validate", validateFailure)
+	return hook("MutatingWebhookConfiguration", "mutate", mutateFailure, "CREATE, UPDATE") + "---\n" +
+		hook("ValidatingWebhookConfiguration", "validate", validateFailure, "CREATE, UPDATE, DELETE")
 }
 
 // WaitWebhookAnswered waits until the API server sends the webhook on port (TLS from
