@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -400,10 +401,20 @@ func instanceName() string {
 	return name
 }
 
-// defaultExemptNamespaces are kube-system and the webhook's own namespace.
+// serviceAccountNamespaceFile holds the namespace of the pod a process runs in.
+const serviceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// defaultExemptNamespaces are kube-system and the webhook's own namespace: $POD_NAMESPACE,
+// or in a pod without it, the pod's namespace from its service account. Outside a pod
+// there is no namespace of its own (a kubeconfig's is the user's, not the webhook's).
 func defaultExemptNamespaces() []string {
 	out := []string{"kube-system"}
-	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+	ns := os.Getenv("POD_NAMESPACE")
+	if ns == "" {
+		b, _ := os.ReadFile(serviceAccountNamespaceFile) // absent outside a pod
+		ns = strings.TrimSpace(string(b))
+	}
+	if ns != "" && ns != "kube-system" {
 		out = append(out, ns)
 	}
 	return out
