@@ -5,14 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
+	"github.com/bailiff/bailiff/pkg/audit/results"
 	"github.com/bailiff/bailiff/pkg/store"
 	"github.com/bailiff/bailiff/pkg/trail"
 )
 
 // ingest stores a batch of a cluster's events (POST /api/v1/events). The
 // whole batch is checked before anything is stored, and the store appends it
-// all or nothing, so a refused batch leaves no trace but the refusal.
+// all or nothing, so a refused batch leaves no trace but the refusal. A batch
+// writing another cluster or holding events only the server writes is
+// forbidden, and the refusal is recorded in the server's own chain.
 func (s *Server) ingest(w http.ResponseWriter, r *http.Request, st store.Store, c store.Credential) {
 	req, code, err := s.decodeBatch(w, r)
 	if err != nil {
@@ -21,6 +25,10 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, st store.Store, 
 	}
 	if target, ok := foreignCluster(c, req); !ok {
 		s.forbid(w, r, st, c, fmt.Sprintf("credential %s may only write events of cluster %s, not %s", c.Name, c.Cluster, target), target)
+		return
+	}
+	if reason, ok := serverOnlySource(req); !ok {
+		s.forbid(w, r, st, c, fmt.Sprintf("credential %s may not send %s", c.Name, reason), req.Cluster)
 		return
 	}
 	if err := checkBatch(req); err != nil {
@@ -68,6 +76,28 @@ func foreignCluster(c store.Credential, req trail.IngestRequest) (string, bool) 
 	for _, e := range req.Events {
 		if e.Cluster != "" && e.Cluster != c.Cluster {
 			return e.Cluster, false
+		}
+	}
+	return "", true
+}
+
+// serverOnlySources are sources only the server writes, whoever the caller:
+// audit events it derives from audit results (POST /api/v1/results), so that
+// a cluster cannot make up findings that opened or resolved, and server
+// events are its own record in the ServerCluster chain.
+var serverOnlySources = []string{trail.SourceAudit, trail.SourceServer}
+
+// serverOnlySource describes the first event in the batch whose source only
+// the server writes, and returns false.
+func serverOnlySource(req trail.IngestRequest) (string, bool) {
+	for i, e := range req.Events {
+		if slices.Contains(serverOnlySources, e.Source) {
+			how := "they are the server's own"
+			if e.Source == trail.SourceAudit {
+				how = "the server derives them from audit results sent to POST " + results.Path
+			}
+			// Not yet validated: the ID is cut to the longest valid one, as it is recorded.
+			return fmt.Sprintf("events[%d] (id %.*q) of source %q: only the server writes %s events; %s", i, trail.MaxIDLength, e.ID, e.Source, e.Source, how), false
 		}
 	}
 	return "", true

@@ -69,14 +69,17 @@ func (s *Server) listClusters(w http.ResponseWriter, r *http.Request, st store.S
 	writeJSON(w, http.StatusOK, trail.ClusterList{Clusters: nonNil(clusters)})
 }
 
-// listFindings answers GET /api/v1/findings.
+// listFindings answers GET /api/v1/findings. From and to keep the findings
+// open at some time in between: opened before to, and not resolved before from.
 func (s *Server) listFindings(w http.ResponseWriter, r *http.Request, st store.Store, _ store.Credential) {
-	p, err := parseParams(r.URL.Query(), "cluster", "namespace", "kind", "policy", "severity", "state", "cursor", "limit")
+	p, err := parseParams(r.URL.Query(), "cluster", "namespace", "kind", "policy", "severity", "state", "from", "to", "cursor", "limit")
 	q := store.FindingQuery{
 		Cluster: p.str("cluster"), Namespace: p.str("namespace"), Kind: p.str("kind"), PolicyID: p.str("policy"),
 		Severity: p.oneOf("severity", severities), State: p.oneOf("state", states),
+		Time:   store.TimeRange{From: p.time("from"), To: p.time("to")},
 		Cursor: p.str("cursor"), Limit: p.limit(),
 	}
+	p.timeOrder("from", q.Time.From, "to", q.Time.To)
 	if err = errors.Join(err, p.err); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return

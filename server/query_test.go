@@ -141,6 +141,65 @@ func TestFindingPagesWalkEverythingOnce(t *testing.T) {
 	}
 }
 
+func TestFindingsTimeRangeKeepsThoseOpenDuringIt(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	at := func(minutes int) time.Time { return t0.Add(time.Duration(minutes) * time.Minute) }
+	ids := map[string]string{} // finding ID by object name
+	// early is open from minute 0 to 10, middle from 5 on, late from 20 on.
+	for _, o := range []struct {
+		name             string
+		opened, resolved int
+	}{{"early", 0, 10}, {"middle", 5, -1}, {"late", 20, -1}} {
+		obj := store.ObjectRef{Cluster: "prod", UID: "uid-" + o.name, APIVersion: "v1", Kind: "Pod", Namespace: "shop", Name: o.name}
+		ch, err := ts.store.SyncFindings(context.Background(), store.ObjectResult{Object: obj, EvaluatedAt: at(o.opened),
+			Violations: []store.Violation{{PolicyID: "BLF-PSS-007", Severity: "high", Message: "privileged"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[ch.Opened[0].ID] = o.name
+		if o.resolved >= 0 {
+			if _, err := ts.store.SyncFindings(context.Background(), store.ObjectResult{Object: obj, EvaluatedAt: at(o.resolved)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rfc := func(minutes int) string { return at(minutes).Format(time.RFC3339) }
+	tests := []struct {
+		name, query string
+		want        []string
+	}{
+		{"from is inclusive of a resolution at it", "from=" + rfc(10), []string{"early", "middle", "late"}},
+		{"from leaves out findings resolved before it", "from=" + rfc(11), []string{"middle", "late"}},
+		{"to is exclusive of an opening at it", "to=" + rfc(20), []string{"early", "middle"}},
+		{"to leaves out findings opened after it", "to=" + rfc(5), []string{"early"}},
+		{"a range keeps findings open during part of it", "from=" + rfc(11) + "&to=" + rfc(20), []string{"middle"}},
+		{"a range with other filters", "from=" + rfc(0) + "&to=" + rfc(30) + "&state=resolved&limit=1", []string{"early"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			q, _ := url.ParseQuery(tt.query)
+			for pages := 0; pages < 10; pages++ {
+				code, body := ts.call(t, "GET", "/api/v1/findings?"+q.Encode(), ts.tokens["auditor"], nil)
+				if code != http.StatusOK {
+					t.Fatalf("%d %s", code, body)
+				}
+				page := decode[FindingPage](t, body)
+				for _, f := range page.Findings {
+					got = append(got, ids[f.ID])
+				}
+				if page.Next == "" {
+					break
+				}
+				q.Set("cursor", page.Next)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestClustersListsEveryClusterWithItsChainHead(t *testing.T) {
 	ts := newTestServer(t, Options{})
 	for _, c := range []string{"staging", "prod"} {
@@ -184,6 +243,9 @@ func TestBadQueryParametersAreNamed(t *testing.T) {
 		{"/api/v1/findings?severity=extreme", "parameter severity:"},
 		{"/api/v1/findings?state=closed", "parameter state:"},
 		{"/api/v1/findings?cursor=garbage", "parameter cursor:"},
+		{"/api/v1/findings?from=yesterday", "parameter from:"},
+		{"/api/v1/findings?to=2025-13-01", "parameter to:"},
+		{"/api/v1/findings?from=2025-06-02&to=2025-06-01", "parameter to:"},
 		{"/api/v1/clusters/prod/verify?fromSeq=-1", "parameter fromSeq:"},
 		{"/api/v1/clusters/prod/verify?fromSeq=9&toSeq=3", "parameter toSeq:"},
 		{"/api/v1/clusters/prod/verify?from=noon", "parameter from:"},

@@ -45,7 +45,7 @@ type Options struct {
 	// it the reports API answers 503.
 	Reports *reports.Keeper
 
-	MaxBodyBytes   int64 // largest ingest body, default 8 MiB
+	MaxBodyBytes   int64 // largest ingest or results body, default results.MaxBodyBytes (8 MiB)
 	MaxBatchEvents int   // most events in one ingest batch, default 1000
 	// RetryMin and RetryMax bound the wait between attempts to open the store.
 	RetryMin, RetryMax time.Duration
@@ -69,7 +69,7 @@ type storeRef struct{ store.Store }
 // Options.Open once Connect has succeeded.
 func New(opts Options) *Server {
 	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = 8 << 20
+		opts.MaxBodyBytes = results.MaxBodyBytes
 	}
 	if opts.MaxBatchEvents <= 0 {
 		opts.MaxBatchEvents = 1000

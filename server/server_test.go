@@ -266,7 +266,6 @@ func TestIngestRefusesBadBatchesAndStoresNothing(t *testing.T) {
 		{"an event without a time", "prod", withBad(func(e *store.Event) { e.Time = time.Time{} }), 400, "events[3] (id \"bad-00000\"): time is missing"},
 		{"an event without a source", "prod", withBad(func(e *store.Event) { e.Source = "" }), 400, "source is missing"},
 		{"an event from an unknown source", "prod", withBad(func(e *store.Event) { e.Source = "gossip" }), 400, `source "gossip" is not one of`},
-		{"an event claiming to be the server's", "prod", withBad(func(e *store.Event) { e.Source = trail.SourceServer }), 400, `source "server" is not one of`},
 		{"an event without a decision", "prod", withBad(func(e *store.Event) { e.Decision = "" }), 400, "decision is missing"},
 		{"an event without a cluster", "prod", withBad(func(e *store.Event) { e.Cluster = "" }), 400, "cluster is missing"},
 		{"an event with a chain position", "prod", withBad(func(e *store.Event) { e.Seq = 9 }), 400, "assigned by the store"},
@@ -302,6 +301,56 @@ func TestIngestRefusesBadBatchesAndStoresNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestIngestForbidsEventsOnlyTheServerWrites(t *testing.T) {
+	// Each forged event is last in a batch of good ones: nothing may be stored.
+	withSource := func(source string) []store.Event {
+		bad := events("prod", "forged", 1)[0]
+		bad.Source, bad.Decision = source, "resolved"
+		return append(events("prod", "a", 3), bad)
+	}
+	tests := []struct {
+		name, as, source, reason string
+	}{
+		{"a cluster may not make up audit findings", "prod", trail.SourceAudit,
+			`events[3] (id "forged-00000") of source "audit": only the server writes audit events; the server derives them from audit results sent to POST /api/v1/results`},
+		{"a cluster may not claim to be the server", "prod", trail.SourceServer, `of source "server": only the server writes server events`},
+		{"nor may an admin send audit events", "admin", trail.SourceAudit, `of source "audit": only the server writes audit events`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := newTestServer(t, Options{})
+			before := len(stored(t, ts.store, trail.ServerCluster))
+			code, body := ts.ingest(t, tt.as, trail.IngestRequest{Cluster: "prod", Events: withSource(tt.source)})
+			if reason := decode[trail.ErrorResponse](t, body).Error; code != http.StatusForbidden || !strings.Contains(reason, tt.reason) {
+				t.Fatalf("got %d %q, want 403 saying %q", code, reason, tt.reason)
+			}
+			if n := len(stored(t, ts.store, "prod")); n != 0 {
+				t.Fatalf("a refused batch stored %d events", n)
+			}
+			server := stored(t, ts.store, trail.ServerCluster)
+			if len(server) != before+1 {
+				t.Fatalf("the refusal is not recorded: %d server events, had %d", len(server), before)
+			}
+			var details map[string]string
+			json.Unmarshal(server[len(server)-1].Details, &details)
+			if rec := server[len(server)-1]; rec.Decision != "forbidden" || rec.User != tt.as ||
+				details["requestedCluster"] != "prod" || !strings.Contains(details["reason"], tt.reason) {
+				t.Fatalf("recorded %+v with details %v", rec, details)
+			}
+		})
+	}
+	t.Run("the sources clusters emit are accepted", func(t *testing.T) {
+		ts := newTestServer(t, Options{})
+		evs := events("prod", "a", 3)
+		for i, source := range []string{trail.SourceAdmission, trail.SourceExemption, trail.SourceConfig} {
+			evs[i].Source = source
+		}
+		if code, body := ts.ingest(t, "prod", trail.IngestRequest{Cluster: "prod", Events: evs}); code != http.StatusOK {
+			t.Fatalf("got %d %s", code, body)
+		}
+	})
 }
 
 func TestRequestsWithoutAValidTokenAreUnauthorized(t *testing.T) {

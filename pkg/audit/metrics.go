@@ -43,7 +43,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"policy", "severity"}),
 		sinkWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bailiff_audit_sink_writes_total",
-			Help: "Batches of results written to the store or server, by outcome (ok, retry, rejected).",
+			Help: "Batches of results written to the store or server, by outcome (ok, retry, rejected), and objects whose result alone is too large to send (too_large).",
 		}, []string{"outcome"}),
 		reportWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bailiff_audit_policyreport_writes_total",

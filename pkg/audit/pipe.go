@@ -2,10 +2,12 @@ package audit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
 	"github.com/bailiff/bailiff/pkg/audit/results"
+	"github.com/bailiff/bailiff/pkg/store"
 )
 
 // sinkPipe delivers results to the sink in batches, in the background.
@@ -17,11 +19,18 @@ import (
 // delays nothing but delivery, and loses nothing: a batch is retried, with
 // growing waits, until the sink takes it. Only a batch the sink refuses as
 // invalid is dropped; its objects are sent again after their next evaluation.
+//
+// A batch holds at most maxBatch items and encodes to at most maxBytes, the
+// server's limit on a request body, so objects with many violations make
+// smaller batches rather than one the server refuses. An object whose result
+// alone is larger cannot be recorded at all: it is logged as an error and
+// counted (outcome too_large), and tried again after its next evaluation.
 type sinkPipe struct {
 	a        *Auditor
 	wake     chan struct{}
 	flushes  chan chan error
 	maxBatch int
+	maxBytes int
 	retryMin time.Duration
 	retryMax time.Duration
 
@@ -33,7 +42,7 @@ type sinkPipe struct {
 
 func newSinkPipe(a *Auditor) *sinkPipe {
 	return &sinkPipe{a: a, wake: make(chan struct{}, 1), flushes: make(chan chan error),
-		maxBatch: 500, retryMin: 500 * time.Millisecond, retryMax: time.Minute, isDue: map[objectKey]bool{}}
+		maxBatch: 500, maxBytes: results.MaxBodyBytes, retryMin: 500 * time.Millisecond, retryMax: time.Minute, isDue: map[objectKey]bool{}}
 }
 
 // markDue schedules an object's current result for delivery; the caller holds a.mu.
@@ -116,18 +125,34 @@ func (p *sinkPipe) drain(ctx context.Context, all bool) {
 }
 
 // take builds the next batch from what is due: deletions, and the current
-// result of due objects, at most maxBatch items. A result of an object the
-// batch also deletes waits for the next batch, since a batch applies results
-// before deletions.
+// result of due objects, at most maxBatch items and maxBytes encoded. A
+// result of an object the batch also deletes waits for the next batch, since
+// a batch applies results before deletions.
 func (p *sinkPipe) take() (results.Request, []objectKey) {
 	a := p.a
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	req := results.Request{Cluster: a.cluster}
-	n := min(len(p.deletions), p.maxBatch)
-	req.Deletions = append([]results.Deletion(nil), p.deletions[:n]...)
+	size := newBatchSize(a.cluster, p.maxBytes)
+	n := 0
+	for _, d := range p.deletions {
+		if n >= p.maxBatch {
+			break
+		}
+		b := encodedLen(d)
+		if !size.fitsAlone(b) {
+			p.tooLarge(d.Object, "deletion", b)
+			n++
+			continue
+		}
+		if !size.add(b) {
+			break
+		}
+		req.Deletions = append(req.Deletions, d)
+		n++
+	}
 	p.deletions = p.deletions[n:]
-	deleted := make(map[string]bool, n)
+	deleted := make(map[string]bool, len(req.Deletions))
 	for _, d := range req.Deletions {
 		deleted[d.Object.UID] = true
 	}
@@ -150,14 +175,68 @@ func (p *sinkPipe) take() (results.Request, []objectKey) {
 			rest = append(rest, k)
 			continue
 		}
+		r := results.ObjectResult{
+			Object: st.ref, EvaluatedAt: st.evaluatedAt, PolicySetVersion: st.setVersion, Violations: storeViolations(st.violations),
+		}
+		b := encodedLen(r)
+		if !size.fitsAlone(b) {
+			delete(p.isDue, k)
+			st.queued = 0 // sent again after its next evaluation, which may be smaller
+			p.tooLarge(st.ref, "result", b)
+			continue
+		}
+		if !size.add(b) {
+			rest = append(rest, p.due[i:]...)
+			break
+		}
 		delete(p.isDue, k)
 		keys = append(keys, k)
-		req.Results = append(req.Results, results.ObjectResult{
-			Object: st.ref, EvaluatedAt: st.evaluatedAt, PolicySetVersion: st.setVersion, Violations: storeViolations(st.violations),
-		})
+		req.Results = append(req.Results, r)
 	}
 	p.due = rest
 	return req, keys
+}
+
+// tooLarge reports an object's result or deletion that cannot be sent,
+// since alone it encodes to more than a batch may; the caller holds a.mu.
+func (p *sinkPipe) tooLarge(obj store.ObjectRef, what string, size int) {
+	p.a.metrics.sinkWrites.WithLabelValues("too_large").Inc()
+	p.a.log.Error("an object's "+what+" is larger than the sink accepts in one request, so the findings the sink holds of it stay as they were",
+		"sink", p.a.opts.Sink.Name(), "kind", obj.Kind, "namespace", obj.Namespace, "name", obj.Name, "uid", obj.UID,
+		"bytes", size, "maxBytes", p.maxBytes)
+}
+
+// batchSize adds up the encoded size of a batch as items join it.
+type batchSize struct {
+	empty, used, max int
+}
+
+// newBatchSize starts with what a batch of no items takes: the cluster and
+// both lists' brackets.
+func newBatchSize(cluster string, maxBytes int) batchSize {
+	empty := encodedLen(results.Request{Cluster: cluster}) + len(`,"results":[],"deletions":[]`)
+	return batchSize{empty: empty, used: empty, max: maxBytes}
+}
+
+// fitsAlone says whether an item of n bytes fits in a batch of its own.
+func (s batchSize) fitsAlone(n int) bool { return s.empty+n+1 <= s.max }
+
+// add counts an item of n bytes and its comma, if it fits.
+func (s *batchSize) add(n int) bool {
+	if s.used+n+1 > s.max {
+		return false
+	}
+	s.used += n + 1
+	return true
+}
+
+// encodedLen is the size of v in JSON, as the sink encodes it.
+func encodedLen(v any) int {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return 0 // not encodable: the sink reports it
+	}
+	return len(b)
 }
 
 // write delivers one batch, retrying until it is taken, refused or ctx ends.

@@ -2,10 +2,19 @@ package audit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/bailiff/bailiff/pkg/audit/results"
 	"github.com/bailiff/bailiff/pkg/policy"
@@ -122,5 +131,101 @@ func TestARejectedBatchIsSentAgainAfterTheNextEvaluation(t *testing.T) {
 	}
 	if a.states[k].queued != 0 {
 		t.Fatal("a refused result must not count as handed over")
+	}
+}
+
+// counterValue reads a counter.
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
+// longMessages are n violation messages of size bytes each.
+func longMessages(n, size int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%03d %s", i, strings.Repeat("x", size-4))
+	}
+	return out
+}
+
+func TestBatchesStayWithinTheByteLimit(t *testing.T) {
+	a := testAuditor(&fakeSink{})
+	a.sink.maxBytes = 4096
+	want := map[string]bool{}
+	for i := range 20 {
+		uid := fmt.Sprintf("uid-%02d", i)
+		evaluated(a, fmt.Sprintf("pod-%02d", i), uid, longMessages(3, 300)...)
+		want["result "+uid] = true
+	}
+	for i := range 5 {
+		uid := fmt.Sprintf("gone-%d", i)
+		a.mu.Lock()
+		a.sink.markDeleted(objectKey{name: uid}, results.Deletion{Object: store.ObjectRef{UID: uid, APIVersion: "v1", Kind: "Pod", Name: uid}, DeletedAt: evaluatedAt})
+		a.mu.Unlock()
+		want["deletion "+uid] = true
+	}
+	got := map[string]bool{}
+	batches := 0
+	for {
+		req, _ := a.sink.take()
+		if req.Len() == 0 {
+			break
+		}
+		batches++
+		body, _ := json.Marshal(req)
+		if len(body) > a.sink.maxBytes {
+			t.Errorf("batch %d of %d items encodes to %d bytes, more than %d", batches, req.Len(), len(body), a.sink.maxBytes)
+		}
+		for _, r := range req.Results {
+			got["result "+r.Object.UID] = true
+		}
+		for _, d := range req.Deletions {
+			got["deletion "+d.Object.UID] = true
+		}
+	}
+	if batches < 5 || !maps.Equal(got, want) {
+		t.Fatalf("%d batches sent %v\nwant all of %v", batches, got, want)
+	}
+}
+
+func TestAResultTooLargeForOneRequestIsReportedAndTheRestDelivered(t *testing.T) {
+	sink := &fakeSink{}
+	a := testAuditor(sink)
+	a.sink.maxBytes = 4096
+	var logs strings.Builder
+	a.log = slog.New(slog.NewTextHandler(&logs, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go a.sink.run(ctx)
+	evaluated(a, "small-a", "uid-small-a", "x")
+	huge := evaluated(a, "huge", "uid-huge", longMessages(10, 500)...)
+	evaluated(a, "small-b", "uid-small-b", "y")
+	if err := a.sink.flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var sent []string
+	for _, b := range sink.batches {
+		for _, r := range b.Results {
+			sent = append(sent, r.Object.UID)
+		}
+	}
+	if !slices.Equal(sent, []string{"uid-small-a", "uid-small-b"}) {
+		t.Fatalf("sent %v, want the small objects", sent)
+	}
+	if n := counterValue(t, a.metrics.sinkWrites.WithLabelValues("too_large")); n != 1 {
+		t.Errorf("too_large counted %v times, want 1", n)
+	}
+	if line := logs.String(); !strings.Contains(line, "level=ERROR") || !strings.Contains(line, "name=huge") || !strings.Contains(line, "maxBytes=4096") {
+		t.Errorf("the error does not name the object and the limit:\n%s", line)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.states[huge].queued != 0 || a.sink.isDue[huge] {
+		t.Error("an object too large to send must be sent again after its next evaluation, not kept due")
 	}
 }

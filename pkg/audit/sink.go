@@ -72,7 +72,9 @@ func (e *RejectedError) Error() string { return "results refused: " + e.Err.Erro
 func (e *RejectedError) Unwrap() error { return e.Err }
 
 // ServerSink sends results to the central server (POST /api/v1/results)
-// with a cluster credential's bearer token.
+// with a cluster credential's bearer token. The auditor keeps each batch
+// within results.MaxBodyBytes, the most the server takes by default; the
+// server's 400 and 413 answers are RejectedErrors.
 type ServerSink struct {
 	client *trail.Client
 }

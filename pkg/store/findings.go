@@ -185,6 +185,12 @@ func (s *sqlStore) findings(ctx context.Context, q FindingQuery) (FindingPage, e
 	default:
 		return FindingPage{}, fmt.Errorf("unknown finding state %q: use %q, %q or none", q.State, stateOpen, stateResolved)
 	}
+	if !q.Time.From.IsZero() {
+		w.add("(f.resolved_at IS NULL OR f.resolved_at >= ?)", s.d.timeArg(normTime(q.Time.From)))
+	}
+	if !q.Time.To.IsZero() {
+		w.add("f.first_seen < ?", s.d.timeArg(normTime(q.Time.To)))
+	}
 	if q.Cursor != "" {
 		var c findingCursor
 		if err := decodeCursor(q.Cursor, &c); err != nil {

@@ -268,7 +268,10 @@ type FindingQuery struct {
 	Severity  string
 	UID       string // the object's metadata.uid
 	// State is open, resolved or empty for both.
-	State  string
+	State string
+	// Time keeps findings whose life overlaps it: opened before To, and
+	// still open or resolved at or after From.
+	Time   TimeRange
 	Cursor string
 	Limit  int
 }

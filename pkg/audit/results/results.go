@@ -41,6 +41,10 @@ const (
 	// result from the future would make every later evaluation of its object
 	// look stale, freezing its findings.
 	MaxFutureSkew = 5 * time.Minute
+	// MaxBodyBytes is the largest request body the central server accepts by
+	// default (server.Options.MaxBodyBytes); a larger one is refused with 413.
+	// The auditor keeps each encoded batch within it.
+	MaxBodyBytes = 8 << 20
 )
 
 // Request is a batch of one cluster's audit results and deletions.

@@ -309,9 +309,11 @@ func testForgetObject(t *testing.T, open func(*testing.T) store.Store) {
 func testFindings(t *testing.T, open func(*testing.T) store.Store) {
 	s := open(t)
 	type seeded struct {
-		obj  store.ObjectRef
-		v    store.Violation
-		open bool
+		obj      store.ObjectRef
+		v        store.Violation
+		open     bool
+		opened   time.Time
+		resolved time.Time // zero while open
 	}
 	var all []seeded
 	for i := range 30 {
@@ -326,10 +328,14 @@ func testFindings(t *testing.T, open func(*testing.T) store.Store) {
 		}
 		syncOK(t, s, obj, at(i), vs...)
 		if i%4 == 0 { // p1 goes away
-			syncOK(t, s, obj, at(i+100), vs[1])
+			syncOK(t, s, obj, at(i+10), vs[1])
 		}
 		for j, v := range vs {
-			all = append(all, seeded{obj, v, !(i%4 == 0 && j == 0)})
+			f := seeded{obj: obj, v: v, open: true, opened: at(i)}
+			if i%4 == 0 && j == 0 {
+				f.open, f.resolved = false, at(i+10)
+			}
+			all = append(all, f)
 		}
 	}
 	for _, tc := range []struct {
@@ -345,6 +351,15 @@ func testFindings(t *testing.T, open func(*testing.T) store.Store) {
 		{"a severity", store.FindingQuery{Severity: "low"}, func(f seeded) bool { return f.v.Severity == "low" }},
 		{"open ones", store.FindingQuery{State: "open"}, func(f seeded) bool { return f.open }},
 		{"resolved ones", store.FindingQuery{State: "resolved"}, func(f seeded) bool { return !f.open }},
+		// Resolved findings live from at(i) to at(i+10) for i = 0, 4, ... 28.
+		{"opened before a time, exclusive", store.FindingQuery{Time: store.TimeRange{To: at(20)}},
+			func(f seeded) bool { return f.opened.Before(at(20)) }},
+		{"alive from a time, resolved at it included", store.FindingQuery{Time: store.TimeRange{From: at(14)}},
+			func(f seeded) bool { return f.open || !f.resolved.Before(at(14)) }},
+		{"alive during a time range", store.FindingQuery{Time: store.TimeRange{From: at(14), To: at(20)}},
+			func(f seeded) bool { return f.opened.Before(at(20)) && (f.open || !f.resolved.Before(at(14))) }},
+		{"resolved ones alive during a time range", store.FindingQuery{State: "resolved", Time: store.TimeRange{From: at(14), To: at(20)}},
+			func(f seeded) bool { return !f.open && f.opened.Before(at(20)) && !f.resolved.Before(at(14)) }},
 		{"everything at once", store.FindingQuery{Cluster: "east", Namespace: "default", Kind: "Pod", PolicyID: "p1", Severity: "high", State: "resolved"},
 			func(f seeded) bool {
 				return f.obj.Cluster == "east" && f.obj.Namespace == "default" && f.obj.Kind == "Pod" && f.v.PolicyID == "p1" && !f.open
