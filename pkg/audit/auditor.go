@@ -783,8 +783,7 @@ func (a *Auditor) record(k objectKey, obj *unstructured.Unstructured, out outcom
 		Cluster: a.cluster, UID: string(obj.GetUID()), APIVersion: obj.GetAPIVersion(),
 		Kind: obj.GetKind(), Namespace: obj.GetNamespace(), Name: obj.GetName(),
 	}
-	sv := storeViolations(out.violations)
-	fp := fingerprint(sv)
+	fp := sendFingerprint(storeViolations(out.violations), out.exempted)
 	a.mu.Lock()
 	st := a.states[k]
 	if st == nil {

@@ -175,8 +175,10 @@ func (p *sinkPipe) take() (results.Request, []objectKey) {
 			rest = append(rest, k)
 			continue
 		}
+		uses, useKeys := newExemptionUses(st)
 		r := results.ObjectResult{
 			Object: st.ref, EvaluatedAt: st.evaluatedAt, PolicySetVersion: st.setVersion, Violations: storeViolations(st.violations),
+			Exemptions: uses,
 		}
 		b := encodedLen(r)
 		if !size.fitsAlone(b) {
@@ -190,6 +192,7 @@ func (p *sinkPipe) take() (results.Request, []objectKey) {
 			break
 		}
 		delete(p.isDue, k)
+		st.exemptionsTaken = useKeys
 		keys = append(keys, k)
 		req.Results = append(req.Results, r)
 	}
@@ -284,6 +287,10 @@ func (a *Auditor) delivered(keys []objectKey, rs []results.ObjectResult) {
 	for i, k := range keys {
 		if st := a.states[k]; st != nil && st.ref.UID == rs[i].Object.UID {
 			st.syncedAt = now
+			st.exemptionsDelivered = make(map[string]bool, len(st.exemptionsTaken))
+			for _, key := range st.exemptionsTaken {
+				st.exemptionsDelivered[key] = true
+			}
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/bailiff/bailiff/pkg/audit/results"
+	"github.com/bailiff/bailiff/pkg/config"
 	"github.com/bailiff/bailiff/pkg/policy"
 	"github.com/bailiff/bailiff/pkg/store"
 )
@@ -227,5 +228,67 @@ func TestAResultTooLargeForOneRequestIsReportedAndTheRestDelivered(t *testing.T)
 	defer a.mu.Unlock()
 	if a.states[huge].queued != 0 || a.sink.isDue[huge] {
 		t.Error("an object too large to send must be sent again after its next evaluation, not kept due")
+	}
+}
+
+func TestExemptionUsesAreSentOnceUntilTheyChange(t *testing.T) {
+	sink := &fakeSink{}
+	a := testAuditor(sink)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go a.sink.run(ctx)
+	exemption := func(policy string) config.Exemption {
+		return config.Exemption{Policy: policy, Namespace: "shop", Owner: "team-a", Reason: "migration",
+			Expires: config.Date{Time: time.Date(2027, 1, 31, 0, 0, 0, 0, time.UTC)}}
+	}
+	exempted := func(id, msg string) policy.ExemptedViolation {
+		return policy.ExemptedViolation{Violation: policy.Violation{Policy: id, Message: msg}, Exemption: exemption(id)}
+	}
+	k := evaluated(a, "a", "uid-a", "x")
+	send := func(ex ...policy.ExemptedViolation) results.ObjectResult {
+		t.Helper()
+		a.mu.Lock()
+		a.states[k].exempted = ex
+		a.sink.markDue(k)
+		a.mu.Unlock()
+		before := len(sink.batches)
+		if err := a.sink.flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if len(sink.batches) != before+1 {
+			t.Fatalf("want one more batch, have %d after %d", len(sink.batches), before)
+		}
+		return sink.batches[len(sink.batches)-1].Results[0]
+	}
+	policies := func(r results.ObjectResult) string {
+		var out []string
+		for _, u := range r.Exemptions {
+			for _, v := range u.Violations {
+				out = append(out, u.Exemption.Policy+":"+v.Message)
+			}
+		}
+		return strings.Join(out, " ")
+	}
+
+	if got := policies(send(exempted("BLF-C", "one"))); got != "BLF-C:one" {
+		t.Fatalf("first result's exemption uses = %q", got)
+	}
+	if got := policies(send(exempted("BLF-C", "one"))); got != "" {
+		t.Fatalf("a use the sink recorded must not be sent again, got %q", got)
+	}
+	if got := policies(send(exempted("BLF-C", "one"), exempted("BLF-D", "two"))); got != "BLF-D:two" {
+		t.Fatalf("only the new exemption's use is sent, got %q", got)
+	}
+	if got := policies(send(exempted("BLF-C", "one"), exempted("BLF-C", "three"), exempted("BLF-D", "two"))); got != "BLF-C:one BLF-C:three" {
+		t.Fatalf("an exemption excusing another violation is used anew, got %q", got)
+	}
+	send() // the exemptions stop applying (expired, or the object was fixed)
+	if got := policies(send(exempted("BLF-D", "two"))); got != "BLF-D:two" {
+		t.Fatalf("a use that comes back is recorded again, got %q", got)
+	}
+
+	vs := []store.Violation{{PolicyID: "BLF-A", Message: "x"}}
+	if sendFingerprint(vs, nil) == sendFingerprint(vs, []policy.ExemptedViolation{exempted("BLF-C", "one")}) {
+		t.Error("a new exemption use must make the object's result worth sending")
 	}
 }

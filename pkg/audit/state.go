@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"fmt"
 	"hash/fnv"
 	"slices"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/bailiff/bailiff/pkg/audit/results"
 	"github.com/bailiff/bailiff/pkg/policy"
 	"github.com/bailiff/bailiff/pkg/store"
 )
@@ -43,6 +45,59 @@ type objectState struct {
 	queued   uint64    // fingerprint of the last result handed to the sink
 	known    bool      // the sink may hold findings of it
 	syncedAt time.Time // when a result of it last reached the sink
+
+	// Exemption uses (see exemptionUses) in the last result taken for the sink,
+	// and those the sink has recorded: a use is sent, and recorded in the trail,
+	// when it is not among the recorded ones.
+	exemptionsTaken     []string
+	exemptionsDelivered map[string]bool
+}
+
+// exemptionUses groups exempted violations by the exemption excusing them, in
+// the order first met, each with a key naming the exemption and the violations
+// it excuses: a use whose key the sink has recorded is not sent again.
+func exemptionUses(exempted []policy.ExemptedViolation) ([]results.ExemptionUse, []string) {
+	var uses []results.ExemptionUse
+	var ids []string
+	for _, e := range exempted {
+		ex := e.Exemption
+		id := strings.Join([]string{ex.Policy, ex.Namespace, ex.Kind, ex.Name, ex.Owner, ex.Reason, ex.Expires.Format(time.DateOnly)}, "\x00")
+		i := slices.Index(ids, id)
+		if i < 0 {
+			uses, ids = append(uses, results.ExemptionUse{Exemption: ex}), append(ids, id)
+			i = len(uses) - 1
+		}
+		uses[i].Violations = append(uses[i].Violations, storeViolations([]policy.Violation{e.Violation})...)
+	}
+	keys := make([]string, len(uses))
+	for i, u := range uses {
+		keys[i] = fmt.Sprintf("%s\x00%x", ids[i], fingerprint(u.Violations))
+	}
+	return uses, keys
+}
+
+// newExemptionUses are the uses of st's current exemptions the sink has not
+// recorded, and the keys of all of them.
+func newExemptionUses(st *objectState) ([]results.ExemptionUse, []string) {
+	uses, keys := exemptionUses(st.exempted)
+	var fresh []results.ExemptionUse
+	for i, u := range uses {
+		if !st.exemptionsDelivered[keys[i]] {
+			fresh = append(fresh, u)
+		}
+	}
+	return fresh, keys
+}
+
+// sendFingerprint identifies what a result tells the sink: its violations and
+// the exemption uses excusing others.
+func sendFingerprint(vs []store.Violation, exempted []policy.ExemptedViolation) uint64 {
+	_, keys := exemptionUses(exempted)
+	all := slices.Clone(vs)
+	for _, k := range keys {
+		all = append(all, store.Violation{PolicyID: "exemption\x00" + k})
+	}
+	return fingerprint(all)
 }
 
 // fingerprint identifies a set of violations as the store would record it:

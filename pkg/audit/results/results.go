@@ -12,8 +12,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/bailiff/bailiff/pkg/config"
 	"github.com/bailiff/bailiff/pkg/store"
 	"github.com/bailiff/bailiff/pkg/trail"
 )
@@ -55,13 +59,26 @@ type Request struct {
 }
 
 // ObjectResult is the outcome of evaluating one object: its violations, none
-// when it passes. It is store.ObjectResult as it travels.
+// when it passes. It is store.ObjectResult as it travels, with the exemptions
+// that began to excuse the object's violations since the auditor last reported
+// it (every one in force after the auditor starts), each recorded in the trail
+// as a use of that exemption.
 type ObjectResult struct {
 	Object           store.ObjectRef   `json:"object"`
 	EvaluatedAt      time.Time         `json:"evaluatedAt"`
 	PolicySetVersion string            `json:"policySetVersion,omitempty"`
 	Violations       []store.Violation `json:"violations"`
+	Exemptions       []ExemptionUse    `json:"exemptions,omitempty"`
 }
+
+// ExemptionUse is one exemption excusing violations of an object.
+type ExemptionUse struct {
+	Exemption  config.Exemption  `json:"exemption"`
+	Violations []store.Violation `json:"violations"`
+}
+
+// DecisionUsed is the decision of an exemption's trail event.
+const DecisionUsed = "used"
 
 // Deletion says an object no longer exists, so its findings are resolved.
 type Deletion struct {
@@ -111,6 +128,11 @@ func Validate(req Request, now time.Time) error {
 				return fmt.Errorf("%s.violations[%d]: %w", at, k, err)
 			}
 		}
+		for k, u := range r.Exemptions {
+			if err := checkExemptionUse(u); err != nil {
+				return fmt.Errorf("%s.exemptions[%d]: %w", at, k, err)
+			}
+		}
 	}
 	deleted := make(map[string]int, len(req.Deletions))
 	for i, d := range req.Deletions {
@@ -151,6 +173,29 @@ func checkTime(field string, t, latest time.Time) error {
 		return fmt.Errorf("%s is missing", field)
 	case t.After(latest):
 		return fmt.Errorf("%s %s is more than %s ahead of the server's clock", field, t.Format(time.RFC3339), MaxFutureSkew)
+	}
+	return nil
+}
+
+// MaxExemptionText bounds an exemption's owner and reason.
+const MaxExemptionText = 1024
+
+func checkExemptionUse(u ExemptionUse) error {
+	ex := u.Exemption
+	switch {
+	case ex.Policy == "":
+		return errors.New("exemption policy is missing")
+	case len(ex.Policy) > MaxNameLength || len(ex.Namespace) > MaxNameLength || len(ex.Kind) > MaxNameLength || len(ex.Name) > MaxNameLength:
+		return fmt.Errorf("exemption policy, namespace, kind and name are at most %d characters", MaxNameLength)
+	case len(ex.Owner) > MaxExemptionText || len(ex.Reason) > MaxExemptionText:
+		return fmt.Errorf("exemption owner and reason are at most %d characters", MaxExemptionText)
+	case len(u.Violations) == 0:
+		return errors.New("an exemption use names the violations it excuses")
+	}
+	for k, v := range u.Violations {
+		if err := checkViolation(v); err != nil {
+			return fmt.Errorf("violations[%d]: %w", k, err)
+		}
 	}
 	return nil
 }
@@ -201,7 +246,8 @@ func Apply(ctx context.Context, st store.Store, req Request) (Response, error) {
 		resp.Resolved += len(changes.Resolved)
 		if item < len(req.Results) {
 			r := batch.Results[item]
-			return Events(req.Cluster, r.Object, r.EvaluatedAt, r.PolicySetVersion, changes, "")
+			evs := Events(req.Cluster, r.Object, r.EvaluatedAt, r.PolicySetVersion, changes, "")
+			return append(evs, ExemptionEvents(req.Cluster, r.Object, r.EvaluatedAt, r.PolicySetVersion, req.Results[item].Exemptions)...)
 		}
 		d := req.Deletions[item-len(req.Results)]
 		ref := d.Object
@@ -258,6 +304,53 @@ func Events(cluster string, ref store.ObjectRef, at time.Time, policySetVersion 
 			Violations:       violations,
 			PolicySetVersion: policySetVersion,
 			Details:          details,
+		})
+	}
+	return out
+}
+
+// ExemptionEvents are the trail events of exemptions excusing an object's
+// violations in an audit: one per exemption, source exemption, decision used,
+// naming the exemption (policy, scope, owner, reason, expiry) and the
+// violations it excused. An event's ID is derived from the object, the
+// evaluation's time and the exemption, so a batch sent again (its answer
+// lost) is stored once.
+func ExemptionEvents(cluster string, ref store.ObjectRef, at time.Time, policySetVersion string, uses []ExemptionUse) []store.Event {
+	out := make([]store.Event, 0, len(uses))
+	for _, u := range uses {
+		ex := u.Exemption
+		details := map[string]any{
+			"mode":    "audit",
+			"policy":  ex.Policy,
+			"owner":   ex.Owner,
+			"reason":  ex.Reason,
+			"expires": ex.Expires.Format(time.DateOnly),
+		}
+		scope := map[string]string{}
+		for k, v := range map[string]string{"namespace": ex.Namespace, "kind": ex.Kind, "name": ex.Name} {
+			if v != "" {
+				scope[k] = v
+			}
+		}
+		if len(scope) > 0 {
+			details["scope"] = scope
+		}
+		b, _ := json.Marshal(details) // strings only: cannot fail
+		key := strings.Join([]string{cluster, ref.UID, at.UTC().Format(time.RFC3339Nano), ex.Policy, ex.Namespace, ex.Kind, ex.Name, ex.Owner, ex.Reason, ex.Expires.Format(time.DateOnly)}, "\x00")
+		out = append(out, store.Event{
+			ID:               uuid.NewSHA1(uuid.NameSpaceURL, []byte("bailiff.io/audit-exemption\x00"+key)).String(),
+			Cluster:          cluster,
+			Time:             trail.NormalizeTime(at),
+			Source:           trail.SourceExemption,
+			APIVersion:       ref.APIVersion,
+			Kind:             ref.Kind,
+			Namespace:        ref.Namespace,
+			Name:             ref.Name,
+			UID:              ref.UID,
+			Decision:         DecisionUsed,
+			Violations:       slices.Clone(u.Violations),
+			PolicySetVersion: policySetVersion,
+			Details:          b,
 		})
 	}
 	return out

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bailiff/bailiff/pkg/config"
 	"github.com/bailiff/bailiff/pkg/store"
 	"github.com/bailiff/bailiff/pkg/trail"
 )
@@ -44,6 +45,22 @@ func TestValidate(t *testing.T) {
 		{"a result from the future is refused", func(r *Request) { r.Results[0].EvaluatedAt = now.Add(time.Hour) }, "ahead of the server's clock"},
 		{"a violation without policy is refused", func(r *Request) { r.Results[0].Violations[0].PolicyID = "" }, "results[0].violations[0]: policyId is missing"},
 		{"an unknown severity is refused", func(r *Request) { r.Results[0].Violations[0].Severity = "urgent" }, `severity "urgent"`},
+		{"an exemption use passes", func(r *Request) { r.Results[0].Exemptions = []ExemptionUse{use("BLF-C")} }, ""},
+		{"an exemption without policy is refused", func(r *Request) {
+			u := use("BLF-C")
+			u.Exemption.Policy = ""
+			r.Results[0].Exemptions = []ExemptionUse{u}
+		}, "results[0].exemptions[0]: exemption policy is missing"},
+		{"an exemption use excusing nothing is refused", func(r *Request) {
+			u := use("BLF-C")
+			u.Violations = nil
+			r.Results[0].Exemptions = []ExemptionUse{u}
+		}, "names the violations it excuses"},
+		{"an exemption's bad violation is refused", func(r *Request) {
+			u := use("BLF-C")
+			u.Violations[0].Message = ""
+			r.Results[0].Exemptions = []ExemptionUse{u}
+		}, "results[0].exemptions[0]: violations[0]: message is missing"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,6 +76,50 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("got %v, want an error containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// use is an exemption of policy excusing one violation of it.
+func use(policy string) ExemptionUse {
+	return ExemptionUse{
+		Exemption: config.Exemption{Policy: policy, Namespace: "shop", Owner: "team-a", Reason: "migration",
+			Expires: config.Date{Time: time.Date(2027, 1, 31, 0, 0, 0, 0, time.UTC)}},
+		Violations: []store.Violation{{PolicyID: policy, Severity: "medium", Enforcement: "deny", Message: policy + " is violated"}},
+	}
+}
+
+func TestApplyRecordsEachExemptionUseOnce(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	r := result("a", now, "BLF-A")
+	r.Exemptions = []ExemptionUse{use("BLF-C")}
+	req := Request{Cluster: "prod", Results: []ObjectResult{r}}
+	for range 2 { // the second time as an auditor whose answer was lost sends it again
+		if _, err := Apply(ctx, st, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page, err := st.Events(ctx, store.EventQuery{Cluster: "prod", Source: trail.SourceExemption, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Events) != 1 {
+		t.Fatalf("want one exemption event however often the batch arrives, got %d", len(page.Events))
+	}
+	e := page.Events[0]
+	var d map[string]any
+	if err := json.Unmarshal(e.Details, &d); err != nil {
+		t.Fatal(err)
+	}
+	if e.Decision != DecisionUsed || e.Name != "web-a" || e.UID != "a" || len(e.Violations) != 1 || e.Violations[0].PolicyID != "BLF-C" ||
+		d["mode"] != "audit" || d["policy"] != "BLF-C" || d["owner"] != "team-a" || d["reason"] != "migration" || d["expires"] != "2027-01-31" {
+		t.Fatalf("exemption event %+v with details %v", e, d)
+	}
+	if scope, _ := d["scope"].(map[string]any); scope["namespace"] != "shop" {
+		t.Errorf("scope = %v, want the exemption's namespace", d["scope"])
+	}
+	if res, err := trail.Verify(ctx, st, "prod", trail.Range{}); err != nil || !res.OK {
+		t.Fatalf("verify: %+v %v", res, err)
 	}
 }
 
