@@ -66,6 +66,10 @@ func TestTrailVerifyAgainstTheStore(t *testing.T) {
 	tamper(t, alteredPath, "UPDATE events SET decision = 'denied' WHERE seq = 7")
 	gap, gapPath := trailStore(t, 30)
 	tamper(t, gapPath, "DELETE FROM events WHERE seq = 12")
+	cut, cutPath := trailStore(t, 30)
+	tamper(t, cutPath, "DELETE FROM events WHERE seq >= 28")
+	rangeEnd, rangeEndPath := trailStore(t, 30)
+	tamper(t, rangeEndPath, "DELETE FROM events WHERE seq = 19")
 
 	tests := []struct {
 		name   string
@@ -81,6 +85,11 @@ func TestTrailVerifyAgainstTheStore(t *testing.T) {
 		{"an altered event exits 1 naming it", []string{"--store", altered}, 1, "BROKEN at seq 7 (event ev-7): hash mismatch: stored sha256:", ""},
 		{"a deleted event exits 1 naming the gap", []string{"--store", gap}, 1, "BROKEN at seq 13 (event ev-13): sequence gap: 11 followed by 13", ""},
 		{"damage outside the range is not in it", []string{"--store", altered, "--from-seq", "8"}, 0, "intact, 23 events", ""},
+		{"events deleted from the end exit 1 naming the first", []string{"--store", cut}, 1, "BROKEN at seq 28: event 28 is missing: the chain's recorded head is at seq 30; 27 events before it verified", ""},
+		{"the last event of a seq range deleted", []string{"--store", rangeEnd, "--from-seq", "10", "--to-seq", "19"}, 1, "BROKEN at seq 19: event 19 is missing", ""},
+		{"the last event of a time range deleted", []string{"--store", rangeEnd, "--from", t0.Add(10 * time.Minute).Format(time.RFC3339), "--to", t0.Add(20 * time.Minute).Format(time.RFC3339)},
+			1, "BROKEN at seq 19: event 19 is missing", ""},
+		{"a deletion after a seq range is not in it", []string{"--store", rangeEnd, "--from-seq", "10", "--to-seq", "18"}, 0, "intact, 9 events, seq 10..18", ""},
 		{"a seq range needs a cluster", []string{"--store", dsn, "--cluster", "", "--from-seq", "3"}, 2, "", "--cluster"},
 		{"a bad time is a usage error", []string{"--store", dsn, "--from", "last week"}, 2, "", "--from:"},
 		{"a store that does not exist is not created", []string{"--store", "sqlite://" + filepath.ToSlash(filepath.Join(t.TempDir(), "none.db"))}, 2, "", "no store at"},

@@ -46,12 +46,19 @@ func (s *sqlStore) Clusters(ctx context.Context) ([]ClusterInfo, error) {
 				c.OpenBySeverity[severity] += n
 				return nil
 			}},
+			// The recorded head, not the last stored event: a cluster whose last
+			// events were deleted still has a chain, for verification to find broken.
 			{`SELECT h.cluster, h.seq, h.hash, e.event_time FROM chain_heads h
-				JOIN events e ON e.cluster = h.cluster AND e.seq = h.seq`, func(rs rows) error {
+				LEFT JOIN events e ON e.cluster = h.cluster AND e.seq = h.seq
+				WHERE h.seq > 0`, func(rs rows) error {
 				var name string
 				var head ChainPosition
-				if err := rs.Scan(&name, &head.Seq, &head.Hash, s.d.timeDest(&head.Time)); err != nil {
+				var at *time.Time
+				if err := rs.Scan(&name, &head.Seq, &head.Hash, s.d.nullTimeDest(&at)); err != nil {
 					return err
+				}
+				if at != nil {
+					head.Time = *at
 				}
 				get(name).Head = &head
 				return nil

@@ -388,6 +388,21 @@ func (s *sqlStore) ChainHead(ctx context.Context, cluster string) (Event, error)
 	return evs[0], nil
 }
 
+// RecordedHead returns the chain head recorded by a cluster's appends.
+func (s *sqlStore) RecordedHead(ctx context.Context, cluster string) (int64, string, error) {
+	var h chainHead
+	err := s.db.read(ctx, func(q querier) error {
+		return queryOne(ctx, q, []any{&h.seq, &h.hash}, "SELECT seq, hash FROM chain_heads WHERE cluster = ?", cluster)
+	})
+	if errors.Is(err, errNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return 0, "", fmt.Errorf("recorded chain head of cluster %s: %w", cluster, err)
+	}
+	return h.seq, h.hash, nil
+}
+
 // scanEvents reads and closes rows of eventColumns.
 func (s *sqlStore) scanEvents(rs rows) ([]Event, error) {
 	defer rs.Close()

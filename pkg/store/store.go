@@ -32,6 +32,11 @@ type Store interface {
 	Events(ctx context.Context, q EventQuery) (EventPage, error)
 	// ChainHead returns the last event of a cluster's chain (ErrNotFound if it has none).
 	ChainHead(ctx context.Context, cluster string) (Event, error)
+	// RecordedHead returns the Seq and Hash of the chain head that the
+	// cluster's appends recorded, kept apart from the events so that
+	// verification notices events deleted from the chain's end (ErrNotFound,
+	// with Seq 0, if the cluster never appended).
+	RecordedHead(ctx context.Context, cluster string) (seq int64, hash string, err error)
 	// Clusters lists every cluster the store holds events or objects of, by name.
 	Clusters(ctx context.Context) ([]ClusterInfo, error)
 
@@ -211,7 +216,9 @@ type FindingChanges struct {
 // ClusterInfo is what the store holds of one cluster.
 type ClusterInfo struct {
 	Name string `json:"name"`
-	// Head is the last event of the cluster's chain; nil when it has none.
+	// Head is the cluster's recorded chain head (see Store.RecordedHead); nil
+	// when the cluster has no events. Its Time is the head event's, zero when
+	// that event is no longer stored.
 	Head *ChainPosition `json:"head,omitempty"`
 	// Objects counts the objects audited and not deleted.
 	Objects int64 `json:"objects"`

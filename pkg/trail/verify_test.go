@@ -59,8 +59,15 @@ func appendChain(t *testing.T, s store.Store, cluster string, n int) {
 	}
 }
 
-// tamper changes the store's file directly, as an attacker with database access would.
+// tamper changes one row of the store's file directly, as an attacker with
+// database access would.
 func tamper(t *testing.T, path, statement string, args ...any) {
+	t.Helper()
+	tamperRows(t, path, 1, statement, args...)
+}
+
+// tamperRows is tamper for a statement that changes rows rows.
+func tamperRows(t *testing.T, path string, rows int64, statement string, args ...any) {
 	t.Helper()
 	db, err := sql.Open("sqlite", path+"?_busy_timeout=10000")
 	if err != nil {
@@ -71,8 +78,16 @@ func tamper(t *testing.T, path, statement string, args ...any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		t.Fatalf("%s changed %d rows, want 1", statement, n)
+	if n, _ := res.RowsAffected(); n != rows {
+		t.Fatalf("%s changed %d rows, want %d", statement, n, rows)
+	}
+}
+
+// deleteEvents deletes events from..to (inclusive) of cluster prod.
+func deleteEvents(from, to int64) func(t *testing.T, s store.Store, path string) {
+	return func(t *testing.T, _ store.Store, path string) {
+		t.Helper()
+		tamperRows(t, path, to-from+1, "DELETE FROM events WHERE cluster = 'prod' AND seq BETWEEN ? AND ?", from, to)
 	}
 }
 
@@ -98,6 +113,8 @@ func TestVerify(t *testing.T) {
 		count, first, last int64
 		brokenSeq          int64
 		reason             string
+		// gone says the broken seq's event is missing, so the break names no ID.
+		gone bool
 	}{
 		{name: "an intact chain verifies from end to end", count: n, first: 1, last: n},
 		{
@@ -194,6 +211,125 @@ func TestVerify(t *testing.T) {
 			brokenSeq: 100, reason: "prev_hash does not match event 99's hash",
 		},
 		{name: "a range with no events is intact", r: Range{FromSeq: n + 1}},
+		{name: "a seq range open at the end verifies up to the head", r: Range{FromSeq: 2400}, count: 101, first: 2400, last: n},
+		{name: "a time range open at the end verifies up to the head", r: Range{From: t0.Add(2400 * time.Second)}, count: 101, first: 2400, last: n},
+		{name: "a seq range reaching past the head verifies up to it", r: Range{FromSeq: 2400, ToSeq: n + 100}, count: 101, first: 2400, last: n},
+		{name: "a time range after the last event is intact and empty", r: Range{From: t0.Add((n + 10) * time.Second)}},
+		{name: "a bounded time range with no events is intact", r: Range{From: t0.Add((n + 10) * time.Second), To: t0.Add((n + 20) * time.Second)}},
+		{
+			name:      "events deleted from the chain's end are missing from the first of them",
+			damage:    deleteEvents(n-2, n),
+			brokenSeq: n - 2, reason: "event 2498 is missing: the chain's recorded head is at seq 2500", gone: true,
+			count: n - 3, first: 1, last: n - 3,
+		},
+		{
+			name:      "a deleted last event is missing",
+			damage:    deleteEvents(n, n),
+			brokenSeq: n, reason: "event 2500 is missing: the chain's recorded head is at seq 2500", gone: true,
+			count: n - 1, first: 1, last: n - 1,
+		},
+		{
+			name:      "a seq range open at the end sees events deleted from the chain's end",
+			damage:    deleteEvents(n-1, n),
+			r:         Range{FromSeq: 2000},
+			brokenSeq: n - 1, reason: "event 2499 is missing", gone: true, count: 499, first: 2000, last: n - 2,
+		},
+		{
+			name:      "a seq range reaching past the head sees events deleted from the chain's end",
+			damage:    deleteEvents(n, n),
+			r:         Range{FromSeq: 2400, ToSeq: n + 100},
+			brokenSeq: n, reason: "event 2500 is missing", gone: true, count: 100, first: 2400, last: n - 1,
+		},
+		{
+			name:      "a time range open at the end sees events deleted from the chain's end",
+			damage:    deleteEvents(n-2, n),
+			r:         Range{From: t0.Add(2400 * time.Second)},
+			brokenSeq: n - 2, reason: "event 2498 is missing", gone: true, count: 98, first: 2400, last: n - 3,
+		},
+		{
+			name:      "a seq range whose last event was deleted is broken at it",
+			damage:    deleteEvents(19, 19),
+			r:         Range{FromSeq: 10, ToSeq: 19},
+			brokenSeq: 19, reason: "event 19 is missing: the chain's recorded head is at seq 2500", gone: true, count: 9, first: 10, last: 18,
+		},
+		{
+			name:   "an event deleted just after a seq range is not the range's business",
+			damage: deleteEvents(19, 19),
+			r:      Range{FromSeq: 10, ToSeq: 18},
+			count:  9, first: 10, last: 18,
+		},
+		{
+			name:      "a time range whose last event was deleted is broken at it",
+			damage:    deleteEvents(19, 19),
+			r:         Range{From: t0.Add(10 * time.Second), To: t0.Add(20 * time.Second)},
+			brokenSeq: 19, reason: "event 19 is missing", gone: true, count: 9, first: 10, last: 18,
+		},
+		{
+			name: "a time range checks the link to the event after it",
+			damage: func(t *testing.T, _ store.Store, path string) {
+				tamper(t, path, "UPDATE events SET prev_hash = 'sha256:00' WHERE cluster = 'prod' AND seq = 20")
+			},
+			r:         Range{From: t0.Add(10 * time.Second), To: t0.Add(20 * time.Second)},
+			brokenSeq: 20, reason: "prev_hash does not match event 19's hash", count: 10, first: 10, last: 19,
+		},
+		{
+			name:      "a seq range whose events were all deleted is missing its first",
+			damage:    deleteEvents(100, 110),
+			r:         Range{FromSeq: 100, ToSeq: 110},
+			brokenSeq: 100, reason: "event 100 is missing: the chain's recorded head is at seq 2500", gone: true,
+		},
+		{
+			name:      "a seq range open at the end whose events were all deleted is missing its first",
+			damage:    deleteEvents(2400, n),
+			r:         Range{FromSeq: 2400},
+			brokenSeq: 2400, reason: "event 2400 is missing", gone: true,
+		},
+		{
+			name:      "a chain whose events were all deleted is missing its first",
+			damage:    deleteEvents(1, n),
+			brokenSeq: 1, reason: "event 1 is missing: the chain's recorded head is at seq 2500", gone: true,
+		},
+		{
+			name:      "a time range open at the end whose events were all deleted misses the head",
+			damage:    deleteEvents(2490, n),
+			r:         Range{From: t0.Add(2490 * time.Second)},
+			brokenSeq: n, reason: "event 2500 is missing", gone: true,
+		},
+		{
+			name: "a recorded head with another hash breaks the event at it",
+			damage: func(t *testing.T, _ store.Store, path string) {
+				tamper(t, path, "UPDATE chain_heads SET hash = 'sha256:00' WHERE cluster = 'prod'")
+			},
+			brokenSeq: n, reason: "the chain's recorded head at seq 2500 has hash sha256:00, not the event's sha256:", count: n - 1, first: 1, last: n - 1,
+		},
+		{
+			name: "a last event altered with its hash recomputed disagrees with the recorded head",
+			damage: func(t *testing.T, s store.Store, path string) {
+				e := eventAt(t, s, "prod", n)
+				e.Decision = "denied"
+				h, err := Hash(e)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tamper(t, path, "UPDATE events SET decision = 'denied', hash = ? WHERE cluster = 'prod' AND seq = ?", h, n)
+			},
+			brokenSeq: n, reason: "the chain's recorded head at seq 2500 has hash", count: n - 1, first: 1, last: n - 1,
+		},
+		{
+			name: "an event beyond the recorded head breaks the chain",
+			damage: func(t *testing.T, s store.Store, path string) {
+				tamper(t, path, "UPDATE chain_heads SET seq = 2000, hash = ? WHERE cluster = 'prod'", eventAt(t, s, "prod", 2000).Hash)
+			},
+			brokenSeq: 2001, reason: "event 2001 is beyond the chain's recorded head at seq 2000", count: 2000, first: 1, last: 2000,
+		},
+		{
+			name: "a time range open at the end whose events were all deleted misses the recorded head's hash",
+			damage: func(t *testing.T, _ store.Store, path string) {
+				tamper(t, path, "UPDATE chain_heads SET hash = 'sha256:00' WHERE cluster = 'prod'")
+			},
+			r:         Range{From: t0.Add((n + 10) * time.Second)},
+			brokenSeq: n, reason: "the chain's recorded head at seq 2500 has hash sha256:00",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -215,7 +351,11 @@ func TestVerify(t *testing.T) {
 				if got.OK || got.Broken == nil || got.Broken.Seq != tt.brokenSeq || !strings.HasPrefix(got.Broken.Reason, tt.reason) {
 					t.Fatalf("got %v, want broken at %d: %s", got, tt.brokenSeq, tt.reason)
 				}
-				if want := fmt.Sprintf("prod-%05d", tt.brokenSeq); got.Broken.ID != want {
+				want := fmt.Sprintf("prod-%05d", tt.brokenSeq)
+				if tt.gone {
+					want = ""
+				}
+				if got.Broken.ID != want {
 					t.Errorf("broken event ID: got %s, want %s", got.Broken.ID, want)
 				}
 			}
@@ -255,6 +395,27 @@ func TestVerifyATimeRangeCoversEventsDeliveredOutOfTimeOrder(t *testing.T) {
 			t.Fatalf("got %v, %v; want seq 2..5 intact", got, err)
 		}
 	})
+	t.Run("a range open at the end reaches the head through events with earlier times", func(t *testing.T) {
+		s, _ := sqliteStore(t)
+		if _, err := s.AppendEvents(context.Background(), "prod", events, Hash); err != nil {
+			t.Fatal(err)
+		}
+		got, err := Verify(context.Background(), s, "prod", Range{From: t0.Add(50 * time.Second)}) // seq 3 only
+		if err != nil || !got.OK || got.Count != 4 || got.FirstSeq != 3 || got.LastSeq != 6 {
+			t.Fatalf("got %v, %v; want seq 3..6 intact", got, err)
+		}
+	})
+	t.Run("a range open at the end sees the head's deletion behind an event with a later time", func(t *testing.T) {
+		s, path := sqliteStore(t)
+		if _, err := s.AppendEvents(context.Background(), "prod", events, Hash); err != nil {
+			t.Fatal(err)
+		}
+		tamper(t, path, "DELETE FROM events WHERE cluster = 'prod' AND seq = 6")
+		got, err := Verify(context.Background(), s, "prod", Range{From: t0.Add(50 * time.Second)})
+		if err != nil || got.OK || got.Broken.Seq != 6 || got.Broken.Reason != "event 6 is missing: the chain's recorded head is at seq 6" || got.Count != 3 {
+			t.Fatalf("got %v, %v; want event 6 missing after seq 3..5", got, err)
+		}
+	})
 	t.Run("deleting the out-of-range event in between is seen", func(t *testing.T) {
 		s, path := sqliteStore(t)
 		if _, err := s.AppendEvents(context.Background(), "prod", events, Hash); err != nil {
@@ -268,6 +429,89 @@ func TestVerifyATimeRangeCoversEventsDeliveredOutOfTimeOrder(t *testing.T) {
 	})
 }
 
+func TestVerifyOfAClusterWithoutATrailFindsNoEvents(t *testing.T) {
+	tests := []struct {
+		name    string
+		cluster string
+		r       Range
+	}{
+		{"a cluster of an empty store", "", Range{}},
+		{"an unknown cluster", "prod", Range{}},
+		{"a seq range of an unknown cluster", "prod", Range{FromSeq: 1, ToSeq: 10}},
+		{"a time range of an unknown cluster", "prod", Range{From: t0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := sqliteStore(t)
+			if tt.cluster != "" {
+				appendChain(t, s, "staging", 10)
+			}
+			got, err := Verify(context.Background(), s, "prod", tt.r)
+			if err != nil || !got.OK || got.Count != 0 || got.String() != "cluster prod: intact, no events in range" {
+				t.Fatalf("got %v, %v; want intact with no events", got, err)
+			}
+		})
+	}
+}
+
+// appendingStore appends events to the chain once, during the first Events
+// call, before or after reading, as another replica appending while a
+// verification runs would.
+type appendingStore struct {
+	store.Store
+	t        *testing.T
+	before   bool
+	appended bool
+}
+
+func (s *appendingStore) Events(ctx context.Context, q store.EventQuery) (store.EventPage, error) {
+	if s.before {
+		s.appendOnce()
+	}
+	page, err := s.Store.Events(ctx, q)
+	s.appendOnce()
+	return page, err
+}
+
+func (s *appendingStore) appendOnce() {
+	s.t.Helper()
+	if s.appended {
+		return
+	}
+	s.appended = true
+	var evs []store.Event
+	for i := 31; i <= 35; i++ {
+		evs = append(evs, testEvent("prod", i, t0.Add(time.Duration(i)*time.Second)))
+	}
+	if _, err := s.Store.AppendEvents(context.Background(), "prod", evs, Hash); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func TestVerifyIsNotBrokenByAppendsWhileItRuns(t *testing.T) {
+	tests := []struct {
+		name   string
+		before bool // the walk sees the new events
+		r      Range
+		count  int64
+	}{
+		{"events the walk sees were appended after the head was read", true, Range{}, 35},
+		{"events the walk does not see were appended after it", false, Range{}, 30},
+		{"a seq range reaching into events appended meanwhile", true, Range{FromSeq: 20, ToSeq: 40}, 16},
+		{"a time range reaching into events appended meanwhile", true, Range{From: t0.Add(20 * time.Second)}, 16},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := sqliteStore(t)
+			appendChain(t, s, "prod", 30)
+			got, err := Verify(context.Background(), &appendingStore{Store: s, t: t, before: tt.before}, "prod", tt.r)
+			if err != nil || !got.OK || got.Count != tt.count {
+				t.Fatalf("got %v, %v; want %d events intact", got, err, tt.count)
+			}
+		})
+	}
+}
+
 func TestVerifyResultReadsAsOneLine(t *testing.T) {
 	tests := []struct {
 		r    VerifyResult
@@ -278,6 +522,8 @@ func TestVerifyResultReadsAsOneLine(t *testing.T) {
 		{VerifyResult{Cluster: "prod", OK: true}, "cluster prod: intact, no events in range"},
 		{VerifyResult{Cluster: "prod", Count: 4, Broken: &Break{Seq: 5, ID: "e5", Reason: "sequence gap: 3 followed by 5"}},
 			"cluster prod: BROKEN at seq 5 (event e5): sequence gap: 3 followed by 5; 4 events before it verified"},
+		{VerifyResult{Cluster: "prod", Count: 27, Broken: &Break{Seq: 28, Reason: "event 28 is missing: the chain's recorded head is at seq 30"}},
+			"cluster prod: BROKEN at seq 28: event 28 is missing: the chain's recorded head is at seq 30; 27 events before it verified"},
 	}
 	for _, tt := range tests {
 		if got := tt.r.String(); got != tt.want || strings.Contains(got, "\n") {

@@ -262,6 +262,66 @@ func testChainHead(t *testing.T, open func(*testing.T) store.Store) {
 	}
 }
 
+func testRecordedHead(t *testing.T, open func(*testing.T) store.Store) {
+	ctx := context.Background()
+	t.Run("a cluster that never appended has none", func(t *testing.T) {
+		s := open(t)
+		appendOK(t, s, "west", events("west", "x"))
+		if seq, hash, err := s.RecordedHead(ctx, "east"); !errors.Is(err, store.ErrNotFound) || seq != 0 || hash != "" {
+			t.Errorf("RecordedHead of a cluster with no events: %d, %q, %v; want 0, \"\", ErrNotFound", seq, hash, err)
+		}
+	})
+
+	for _, tc := range []struct {
+		name    string
+		batches [][]store.Event
+		want    int64
+	}{
+		{"is the last event appended", [][]store.Event{events("east", "a", "b", "c")}, 3},
+		{"moves with every append", [][]store.Event{events("east", "a"), events("east", "b", "c", "d")}, 4},
+		{"stays put for a batch of duplicates", [][]store.Event{events("east", "a", "b"), events("east", "a", "b")}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t)
+			for _, b := range tc.batches {
+				appendOK(t, s, "east", b)
+			}
+			appendOK(t, s, "west", events("west", "x", "y", "z", "w", "v"))
+			seq, hash, err := s.RecordedHead(ctx, "east")
+			if err != nil {
+				t.Fatal(err)
+			}
+			last, err := s.ChainHead(ctx, "east")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if seq != tc.want || last.Seq != tc.want || hash != last.Hash {
+				t.Errorf("RecordedHead = %d, %s; want %d and the last event's hash %s", seq, hash, tc.want, last.Hash)
+			}
+		})
+	}
+
+	t.Run("follows RecordAudit's appends", func(t *testing.T) {
+		s := open(t)
+		appendOK(t, s, "east", events("east", "a"))
+		batch := store.AuditBatch{
+			Cluster: "east",
+			Results: []store.ObjectResult{{Object: web, EvaluatedAt: at(1), Violations: []store.Violation{violation("limits", "no memory limit")}}},
+			Events:  func(int, store.FindingChanges) []store.Event { return events("east", "opened") },
+		}
+		if _, err := s.RecordAudit(ctx, batch, Hash); err != nil {
+			t.Fatal(err)
+		}
+		seq, hash, err := s.RecordedHead(ctx, "east")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last, err := s.ChainHead(ctx, "east"); err != nil || seq != 2 || hash != last.Hash {
+			t.Errorf("RecordedHead = %d, %s; want 2 and %s (%v)", seq, hash, last.Hash, err)
+		}
+	})
+}
+
 // dataset is events of two clusters whose attributes vary with their
 // index, and whose times are not in append order.
 func dataset() []store.Event {

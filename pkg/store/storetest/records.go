@@ -175,6 +175,7 @@ func testCancelledContext(t *testing.T, open func(*testing.T) store.Store) {
 		}},
 		{"Events", func() error { _, err := s.Events(ctx, store.EventQuery{}); return err }},
 		{"ChainHead", func() error { _, err := s.ChainHead(ctx, "east"); return err }},
+		{"RecordedHead", func() error { _, _, err := s.RecordedHead(ctx, "east"); return err }},
 		{"SyncFindings", func() error {
 			_, err := s.SyncFindings(ctx, store.ObjectResult{Object: web, EvaluatedAt: at(2)})
 			return err

@@ -25,6 +25,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("AppendEvents", func(t *testing.T) { testAppendEvents(t, open) })
 	t.Run("Events", func(t *testing.T) { testEvents(t, open) })
 	t.Run("ChainHead", func(t *testing.T) { testChainHead(t, open) })
+	t.Run("RecordedHead", func(t *testing.T) { testRecordedHead(t, open) })
 	t.Run("Clusters", func(t *testing.T) { testClusters(t, open) })
 	t.Run("OpenFindingsByPolicy", func(t *testing.T) { testOpenFindingsByPolicy(t, open) })
 	t.Run("SyncFindings", func(t *testing.T) { testSyncFindings(t, open) })
