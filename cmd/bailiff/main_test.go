@@ -98,6 +98,45 @@ func TestScanExitCodes(t *testing.T) {
 	}
 }
 
+func TestScanErrorsReachStandardErrorInEveryFormat(t *testing.T) {
+	dir := t.TempDir()
+	bad := writeFile(t, dir, "bad.yaml", privilegedPod)
+	broken := writeFile(t, dir, "broken.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: [x\n")
+	noKind := writeFile(t, dir, "nokind.json", "{\"apiVersion\": \"v1\"}\n")
+	tests := []struct {
+		format     string
+		stderr     []string
+		notStderr  []string
+		stdoutHint string // what the table shows instead
+	}{
+		{"table", []string{"2 input or evaluation errors (see above)"}, []string{"broken.yaml:4"}, "broken.yaml:4: invalid YAML"},
+		{"json", []string{"2 input or evaluation errors:", "broken.yaml:4: invalid YAML", "nokind.json:1: object has no kind"}, []string{"see above"}, ""},
+		{"sarif", []string{"broken.yaml:4: invalid YAML", "nokind.json:1: object has no kind"}, []string{"see above"}, ""},
+		{"junit", []string{"broken.yaml:4: invalid YAML", "nokind.json:1: object has no kind"}, []string{"see above"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.format, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, "", "scan", "-f", broken, "-f", noKind, "-f", bad, "-o", tt.format)
+			if code != 2 {
+				t.Errorf("exit %d, want 2", code)
+			}
+			for _, want := range tt.stderr {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, stderr)
+				}
+			}
+			for _, unwanted := range tt.notStderr {
+				if strings.Contains(stderr, unwanted) {
+					t.Errorf("stderr holds %q:\n%s", unwanted, stderr)
+				}
+			}
+			if !strings.Contains(stdout, tt.stdoutHint) {
+				t.Errorf("stdout lacks %q:\n%s", tt.stdoutHint, stdout)
+			}
+		})
+	}
+}
+
 func TestScanJSONOutput(t *testing.T) {
 	dir := t.TempDir()
 	bad := writeFile(t, dir, "bad.yaml", privilegedPod)
@@ -185,5 +224,34 @@ func TestPolicyListAndTest(t *testing.T) {
 	code, stdout, _ = runCLI(t, "", "policy", "test", dir)
 	if code != 1 || !strings.Contains(stdout, "FAIL") || !strings.Contains(stdout, "failing_test.rego:3:") {
 		t.Errorf("a failing test: exit %d\n%s", code, stdout)
+	}
+}
+
+func TestPolicyTestHasOPATestSemantics(t *testing.T) {
+	library, err := filepath.Abs("../../policies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	withData := t.TempDir()
+	writeFile(t, withData, "data.json", `{"x": 1}`)
+	writeFile(t, withData, "x_test.rego", "package acme.x_test\n\ntest_x if data.x == 1\n")
+
+	_, builtIn, _ := runCLI(t, "", "policy", "test")
+	tests := []struct {
+		name   string
+		dir    string
+		stdout string
+	}{
+		{"data files in the directory are loaded", withData, "1 passed, 0 failed"},
+		{"the library by its absolute path is not loaded twice", library, builtIn},
+		{"the library by a relative path is not loaded twice", "../../policies", builtIn},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, "", "policy", "test", tt.dir)
+			if code != 0 || !strings.Contains(stdout, tt.stdout) {
+				t.Errorf("exit %d, want 0 and %q\n%s%s", code, tt.stdout, stdout, stderr)
+			}
+		})
 	}
 }

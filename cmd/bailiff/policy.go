@@ -69,15 +69,26 @@ func newPolicyTestCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "test [DIR]...",
 		Short: "Run Rego policy tests, as opa test does",
-		Long: `Test runs every test_ rule of the built-in library, and of each DIR given (loaded together
-with the built-in library, so policies there can use data.bailiff.lib), against the default
-configuration. Exit status 1 when a test fails.`,
+		Long: `Test runs Rego test_ rules as opa test does: Rego files and data files (*.json, *.yaml,
+*.yml, loaded into data at their directory's path) are read from each DIR, with the default
+configuration as data.bailiff.config underneath. Without a DIR it tests the built-in library.
+
+With DIRs, only their tests run, and the built-in library's policies are loaded beside them so
+that policies there can use data.bailiff.lib. A package a DIR declares replaces the built-in
+one: testing a copy of the library, or a part of it, by any path tests the files on disk.
+Exit status 1 when a test fails.`,
 		RunE: func(cmd *cobra.Command, dirs []string) error {
-			sources := []policy.Source{policy.Embedded()}
-			for _, d := range dirs {
-				sources = append(sources, policy.Dir(d))
+			var results []policy.TestResult
+			var err error
+			if len(dirs) == 0 {
+				results, err = policy.Test(cmd.Context(), []policy.Source{policy.Embedded()})
+			} else {
+				sources := make([]policy.Source, len(dirs))
+				for i, d := range dirs {
+					sources[i] = policy.Dir(d)
+				}
+				results, err = policy.TestWithLibrary(cmd.Context(), sources)
 			}
-			results, err := policy.Test(cmd.Context(), sources)
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -67,7 +68,7 @@ GOGC defaults to 200 here (set GOGC or GOMEMLIMIT to choose otherwise).`,
 			}
 			switch {
 			case report.Summary.Errors > 0:
-				return &exitError{code: exitUsage, err: fmt.Errorf("%d input or evaluation errors (see above)", report.Summary.Errors)}
+				return &exitError{code: exitUsage, err: errorSummary(output, report)}
 			case report.Summary.Denied > 0:
 				return &exitError{code: exitDenied}
 			}
@@ -78,4 +79,25 @@ GOGC defaults to 200 here (set GOGC or GOMEMLIMIT to choose otherwise).`,
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "manifest file, directory or - (repeatable)")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: "+strings.Join(scan.Formats, ", "))
 	return cmd
+}
+
+// errorSummary is what standard error says when some input could not be read or
+// evaluated. The table lists each error above it; the other formats hold them inside a
+// document meant for programs, so each is listed here as well, with its file and line.
+func errorSummary(format string, r *scan.Report) error {
+	if format == "table" {
+		return fmt.Errorf("%d input or evaluation errors (see above)", r.Summary.Errors)
+	}
+	problems := slices.Clone(r.Errors)
+	for _, res := range r.Results {
+		if res.Error == "" {
+			continue
+		}
+		name := res.Name
+		if res.Namespace != "" {
+			name = res.Namespace + "/" + res.Name
+		}
+		problems = append(problems, fmt.Sprintf("%s: %s %s: %s", res.Source, res.Kind, name, res.Error))
+	}
+	return fmt.Errorf("%d input or evaluation errors:\n  %s", r.Summary.Errors, strings.Join(problems, "\n  "))
 }

@@ -172,3 +172,111 @@ func TestExemption(t *testing.T) {
 		t.Error("an exemption no longer applies the day after it expires")
 	}
 }
+
+func TestResourceKeysMustNameContainerResources(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  string
+		want []string // every fragment must be in the error; none: the document is valid
+	}{
+		{"standard names are accepted", "resources: {require: [requests.cpu, limits.memory, requests.ephemeral-storage]}\n", nil},
+		{"huge pages of a size are accepted", "resources: {max: {limits.hugepages-2Mi: 1Gi, limits.hugepages-1Gi: 2Gi}}\n", nil},
+		{"extended resources with a domain are accepted", "resources: {require: [limits.nvidia.com/gpu], max: {limits.example.com/fpga: 2}}\n", nil},
+		{"a misspelt limit in max is refused with the closest name",
+			"resources: {max: {limits.cpus: \"8\", limits.memroy: 16Gi}}\n",
+			[]string{"resources.max[limits.cpus] (line 1)", `did you mean "limits.cpu"?`, "resources.max[limits.memroy] (line 1)", `did you mean "limits.memory"?`}},
+		{"a misspelt requirement is refused with the closest name",
+			"resources:\n  require: [requests.cpu, limits.memroy]\n",
+			[]string{"resources.require[1] (line 2)", `"memroy" is not a container resource`, `did you mean "limits.memory"?`}},
+		{"a misspelt default is refused with the closest name",
+			"resources: {defaults: {request.memory: 128Mi}}\n",
+			[]string{"resources.defaults[request.memory]", "requests.<resource> or limits.<resource>", `did you mean "requests.memory"?`}},
+		{"names are case-sensitive", "resources: {require: [requests.CPU]}\n", []string{"resources.require[0]", `did you mean "requests.cpu"?`}},
+		{"huge pages need a page size", "resources: {require: [limits.hugepages-big]}\n", []string{"resources.require[0]", `"big" is not a page size`}},
+		{"the kubernetes.io domain is not for extended resources", "resources: {require: [limits.kubernetes.io/gpu]}\n", []string{"resources.require[0]", "kubernetes.io/ domain"}},
+		{"an extended resource may not start with requests.", "resources: {require: [limits.requests.example.com/gpu]}\n", []string{"resources.require[0]", `must not start with "requests."`}},
+		{"an extended resource needs a valid qualified name", "resources: {require: [limits.Example.com/gpu]}\n", []string{"resources.require[0]", "not an extended resource name"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("resources.yaml", []byte(tt.doc))
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("want no error, got %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			for _, frag := range tt.want {
+				if !strings.Contains(err.Error(), frag) {
+					t.Errorf("error does not contain %q:\n%v", frag, err)
+				}
+			}
+		})
+	}
+}
+
+func TestAllowedSubjectsWithAMisspeltKindAreRefused(t *testing.T) {
+	tests := []struct {
+		name    string
+		subject string
+		want    string // "" when the subject is valid
+	}{
+		{"a kind-qualified user", "User:alice", ""},
+		{"a kind-qualified group with a colon in its name", "Group:system:masters", ""},
+		{"a kind-qualified service account", "ServiceAccount:ops:deployer", ""},
+		{"a bare name with colons", "system:masters", ""},
+		{"a bare service account name", "system:serviceaccount:ops:deployer", ""},
+		{"a bare name with an unrelated prefix", "oidc:alice", ""},
+		{"a kind missing a letter", "Usr:alice", `did you mean "User:alice"?`},
+		{"a kind in lower case", "group:admins", `did you mean "Group:admins"?`},
+		{"a misspelt service account kind", "ServiceAcount:ops:deployer", `did you mean "ServiceAccount:ops:deployer"?`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("rbac.yaml", []byte("rbac:\n  allowedSubjects: [\""+tt.subject+"\"]\n"))
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("want no error, got %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			for _, frag := range []string{"rbac.allowedSubjects[0] (line 2)", "is not a subject kind", tt.want} {
+				if !strings.Contains(err.Error(), frag) {
+					t.Errorf("error does not contain %q:\n%v", frag, err)
+				}
+			}
+		})
+	}
+}
+
+func TestErrorsCarryTheFileAndALine(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  string
+		want string
+	}{
+		{"broken YAML on the only line", "images: {maxSeverity: high} x\n", "c.yaml:1: invalid YAML: did not find expected key"},
+		{"broken YAML on the only line, without a newline", "images: {maxSeverity: [", "c.yaml:1: invalid YAML: did not find expected node content"},
+		{"broken YAML on the first of several lines", "images: {maxSeverity: high} x\npodSecurity: {level: baseline}\n", "c.yaml:1: invalid YAML: did not find expected key"},
+		{"broken YAML further down", "images:\n  maxSeverity: high\n - x\n", "c.yaml:3: invalid YAML: did not find expected key"},
+		{"a scanner error", "podSecurity: {level: baseline}\ncluster:\n  name: a: b\n", "c.yaml:3: invalid YAML: mapping values are not allowed"},
+		{"a control character", "podSecurity: {level: baseline}\ncluster: {name: \"a\x01\"}\n", "c.yaml:2: invalid YAML: control characters are not allowed"},
+		{"an unknown anchor", "cluster:\n  name: x\n  labels: *missing\n", "c.yaml:3: invalid YAML: unknown anchor 'missing' referenced"},
+		{"a bad value", "cluster: {name: x}\npodSecurity:\n  level: strict\n", "podSecurity.level (line 3):"},
+		{"a missing field: the line of the entry that lacks it", "exemptions:\n  - policy: P\n    namespace: n\n    reason: r\n    expires: 2027-01-01\n", "exemptions[0].owner (line 2): is required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("c.yaml", []byte(tt.doc))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}

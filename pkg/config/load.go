@@ -45,7 +45,8 @@ func Parse(name string, b []byte) (*Config, error) {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		line, msg := syntaxErrorLine(b, err)
+		return nil, fmt.Errorf("%s:%d: invalid YAML: %s", name, line, msg)
 	}
 	if doc.Kind == 0 || (len(doc.Content) == 1 && doc.Content[0].ShortTag() == "!!null") {
 		return fromValue(base) // an empty file means the defaults
@@ -61,9 +62,12 @@ func Parse(name string, b []byte) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	merged, _ := overlay(base, user, reflect.TypeFor[Config]()).(map[string]any)
-	cfg, err := fromValue(merged)
+	cfg, err := decode(merged)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: invalid configuration:\n%w", name, locate(err, root))
 	}
 	return cfg, nil
 }
@@ -93,6 +97,18 @@ func defaultValue() (map[string]any, error) {
 
 // fromValue decodes a merged JSON-shaped value and validates it.
 func fromValue(v map[string]any) (*Config, error) {
+	cfg, err := decode(v)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return cfg, nil
+}
+
+// decode turns a merged JSON-shaped value into a Config, unchecked.
+func decode(v map[string]any) (*Config, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("encode configuration: %w", err)
@@ -102,9 +118,6 @@ func fromValue(v map[string]any) (*Config, error) {
 	var cfg Config
 	if err := dec.Decode(&cfg); err != nil {
 		return nil, fmt.Errorf("decode configuration: %w", err)
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	return &cfg, nil
 }
@@ -277,16 +290,29 @@ func sortedKeys(m map[string]reflect.StructField) []string {
 
 // suggest names the known key closest to a misspelt one.
 func suggest(key string, fields map[string]reflect.StructField) string {
-	best, bestDist := "", len(key)/3+1
-	for k := range fields {
-		if d := distance(strings.ToLower(key), strings.ToLower(k)); d < bestDist {
-			best, bestDist = k, d
-		}
-	}
+	return didYouMean(key, sortedKeys(fields))
+}
+
+// didYouMean is ` (did you mean "x"?)` naming the candidate closest to s, or "" when
+// none is close.
+func didYouMean(s string, candidates []string) string {
+	best := closest(s, candidates)
 	if best == "" {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// closest is the candidate nearest to s, ignoring case, when it is near enough to be a
+// misspelling of it; "" when none is.
+func closest(s string, candidates []string) string {
+	best, bestDist := "", len(s)/3+1
+	for _, c := range candidates {
+		if d := distance(strings.ToLower(s), strings.ToLower(c)); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	return best
 }
 
 // distance is the Levenshtein distance between two short strings.

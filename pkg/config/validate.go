@@ -4,12 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/api/validate/content"
 )
 
 // Allowed values of the enumerated settings.
@@ -19,9 +20,6 @@ var (
 	PodSecurityLevels = []string{"privileged", "baseline", "restricted"}
 	Enforcements      = []string{"deny", "warn", "audit"}
 )
-
-// resourceKey is "requests.<name>" or "limits.<name>" with a Kubernetes resource name.
-var resourceKey = regexp.MustCompile(`^(requests|limits)\.([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9._]*[a-z0-9])?$`)
 
 // Validate checks every value, returning one error per problem, each naming its field.
 func (c *Config) Validate() error {
@@ -51,8 +49,8 @@ func (c *Config) Validate() error {
 	oneOf("images.unscanned", c.Images.Unscanned, UnscannedActions)
 
 	for i, k := range c.Resources.Require {
-		if !resourceKey.MatchString(k) {
-			bad(fmt.Sprintf("resources.require[%d]", i), "%q must be requests.<resource> or limits.<resource>, like requests.cpu or limits.memory", k)
+		if msg := resourceKeyProblem(k); msg != "" {
+			bad(fmt.Sprintf("resources.require[%d]", i), "%s", msg)
 		}
 	}
 	for _, group := range []struct {
@@ -60,8 +58,8 @@ func (c *Config) Validate() error {
 		values map[string]Quantity
 	}{{"defaults", c.Resources.Defaults}, {"max", c.Resources.Max}} {
 		for _, k := range sortedKeysOf(group.values) {
-			if !resourceKey.MatchString(k) {
-				bad(fmt.Sprintf("resources.%s[%s]", group.name, k), "key must be requests.<resource> or limits.<resource>, like limits.memory")
+			if msg := resourceKeyProblem(k); msg != "" {
+				bad(fmt.Sprintf("resources.%s[%s]", group.name, k), "%s", msg)
 			}
 		}
 	}
@@ -123,6 +121,9 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// subjectKinds are the kinds an allowedSubjects entry may name before a colon.
+var subjectKinds = []string{"User", "Group", "ServiceAccount"}
+
 // subjectProblem says what is wrong with an allowedSubjects entry, or "": a bare name,
 // or User:<name>, Group:<name>, ServiceAccount:<namespace>:<name>.
 func subjectProblem(s string) string {
@@ -140,6 +141,76 @@ func subjectProblem(s string) string {
 		if rest, ok := strings.CutPrefix(s, kind); ok && rest == "" {
 			return fmt.Sprintf("%q names no %s", s, strings.ToLower(strings.TrimSuffix(kind, ":")))
 		}
+	}
+	// A bare entry may hold colons ("system:masters"), but one that starts with a
+	// near-miss of a kind ("Usr:alice", "user:alice") is a misspelt kind-qualified entry
+	// that would silently match nothing: the policy reads it as a bare name.
+	prefix, rest, found := strings.Cut(s, ":")
+	if !found || slices.Contains(subjectKinds, prefix) {
+		return ""
+	}
+	if kind := closest(prefix, subjectKinds); kind != "" {
+		return fmt.Sprintf("%q: %q is not a subject kind (did you mean %q?); write User:<name>, Group:<name> or ServiceAccount:<namespace>:<name>, or a bare name to match any kind (a subject really named %q is written User:%s or Group:%s)",
+			s, prefix, kind+":"+rest, s, s, s)
+	}
+	return ""
+}
+
+// standardResourceKeys are the resource keys every container may use, the names did-you-mean
+// suggestions are drawn from.
+var standardResourceKeys = func() []string {
+	var keys []string
+	for _, kind := range []string{"requests", "limits"} {
+		for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage} {
+			keys = append(keys, kind+"."+string(name))
+		}
+	}
+	return keys
+}()
+
+// resourceKeyProblem says what is wrong with a resources key, or "": it must be
+// requests.<resource> or limits.<resource> with a resource a container can ask for.
+func resourceKeyProblem(key string) string {
+	kind, name, _ := strings.Cut(key, ".")
+	if kind != "requests" && kind != "limits" || name == "" {
+		return fmt.Sprintf("%q must be requests.<resource> or limits.<resource>, like requests.cpu or limits.memory%s", key, didYouMean(key, standardResourceKeys))
+	}
+	if msg := resourceNameProblem(name); msg != "" {
+		return fmt.Sprintf("%q: %s%s", key, msg, didYouMean(key, standardResourceKeys))
+	}
+	return ""
+}
+
+// resourceNameProblem applies Kubernetes' rule for container resource names
+// (validateContainerResourceName): a standard name (cpu, memory, ephemeral-storage,
+// hugepages-<size>), or an extended resource: a qualified name with a domain, outside
+// the kubernetes.io/ domain and not starting with "requests.". It returns "" for a good
+// name. (Kubernetes itself lets names in the kubernetes.io/ domain through; no container
+// resource lives there, so one in a configuration is a mistake.)
+func resourceNameProblem(name string) string {
+	const usage = "use cpu, memory, ephemeral-storage, hugepages-<page size> (like hugepages-2Mi) or an extended resource with its domain (like nvidia.com/gpu)"
+	if !strings.Contains(name, "/") {
+		switch corev1.ResourceName(name) {
+		case corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage:
+			return ""
+		}
+		if size, ok := strings.CutPrefix(name, corev1.ResourceHugePagesPrefix); ok {
+			if q, err := resource.ParseQuantity(size); err != nil || q.Sign() <= 0 {
+				return fmt.Sprintf("%q is not a page size, like 2Mi or 1Gi", size)
+			}
+			return ""
+		}
+		return fmt.Sprintf("%q is not a container resource Kubernetes knows; %s", name, usage)
+	}
+	switch {
+	case strings.Contains(name, corev1.ResourceDefaultNamespacePrefix):
+		return fmt.Sprintf("%q is in the %s domain, which holds Kubernetes' own resources; %s", name, corev1.ResourceDefaultNamespacePrefix, usage)
+	case strings.HasPrefix(name, corev1.DefaultResourceRequestsPrefix):
+		return fmt.Sprintf("an extended resource name must not start with %q", corev1.DefaultResourceRequestsPrefix)
+	}
+	// Quota names an extended resource requests.<name>, so that must be valid too.
+	if errs := content.IsLabelKey(corev1.DefaultResourceRequestsPrefix + name); len(errs) > 0 {
+		return fmt.Sprintf("%q is not an extended resource name: %s", name, strings.Join(errs, "; "))
 	}
 	return ""
 }

@@ -306,10 +306,12 @@ func looksLikeJSON(data []byte) bool {
 	return len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[')
 }
 
-// decodeJSON reads a stream of JSON values: objects, Lists, or arrays of objects.
+// decodeJSON reads a stream of JSON values: objects, Lists, or arrays of objects. Each
+// object is at the line it starts on, an item of a List or array included.
 func decodeJSON(file string, data []byte) ([]Object, []error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
+	lines := lineCounter{data: data}
 	var objs []Object
 	var errs []error
 	for {
@@ -319,23 +321,29 @@ func decodeJSON(file string, data []byte) ([]Object, []error) {
 		if errors.Is(err, io.EOF) {
 			return objs, errs
 		}
-		line := lineAt(data, start)
 		if err != nil {
+			line := lines.at(start)
 			var syn *json.SyntaxError
 			if errors.As(err, &syn) {
-				line = lineAt(data, int(syn.Offset))
+				line = lines.at(int(syn.Offset))
 			}
 			// The stream cannot resynchronise after a syntax error; keep what was read.
 			return objs, append(errs, &Error{File: file, Line: line, Err: fmt.Errorf("invalid JSON: %w", err)})
 		}
-		var values []any
-		switch x := v.(type) {
-		case []any:
-			values = x
-		default:
-			values = []any{x}
+		values, starts := []any{v}, []int{start}
+		if array, ok := v.([]any); ok {
+			values, starts = array, elementStarts(data, start)
 		}
-		for _, value := range values {
+		// at is the line of starts[i]; should starts ever hold fewer offsets than there
+		// are values, the start of the whole value stands in.
+		at := func(starts []int, i int) int {
+			if i < len(starts) {
+				return lines.at(starts[i])
+			}
+			return lines.at(start)
+		}
+		for i, value := range values {
+			line := at(starts, i)
 			obj, ok := value.(map[string]any)
 			if !ok {
 				errs = append(errs, &Error{File: file, Line: line, Err: errors.New("value is not a Kubernetes object")})
@@ -343,7 +351,11 @@ func decodeJSON(file string, data []byte) ([]Object, []error) {
 			}
 			if items, ok := obj["items"].([]any); ok {
 				if kind, _ := obj["kind"].(string); isListKind(kind) {
-					listObjs, listErrs := listItems(file, items, func(int) int { return line })
+					var itemStarts []int
+					if i < len(starts) {
+						itemStarts = elementStarts(data, itemsStart(data, starts[i]))
+					}
+					listObjs, listErrs := listItems(file, items, func(j int) int { return at(itemStarts, j) })
 					objs, errs = append(objs, listObjs...), append(errs, listErrs...)
 					continue
 				}
@@ -358,13 +370,82 @@ func decodeJSON(file string, data []byte) ([]Object, []error) {
 	}
 }
 
+// elementStarts is where each element of the JSON array at data[array:] starts. The
+// array has decoded already, so it is valid JSON.
+func elementStarts(data []byte, array int) []int {
+	if array < 0 || array >= len(data) || data[array] != '[' {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data[array:]))
+	if _, err := dec.Token(); err != nil {
+		return nil
+	}
+	var starts []int
+	for dec.More() {
+		starts = append(starts, valueStart(data, array+int(dec.InputOffset())))
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			break
+		}
+	}
+	return starts
+}
+
+// itemsStart is where the value of the "items" key of the JSON object at data[object:]
+// starts: of the last such key, the one decoding keeps; -1 when there is none.
+func itemsStart(data []byte, object int) int {
+	dec := json.NewDecoder(bytes.NewReader(data[object:]))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return -1
+	}
+	at := -1
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			break
+		}
+		if key == "items" {
+			at = valueStart(data, object+int(dec.InputOffset()))
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			break
+		}
+	}
+	return at
+}
+
+// valueStart is where the JSON value after offset i starts: past white space and the
+// ',' or ':' a json.Decoder leaves unread before a value.
+func valueStart(data []byte, i int) int {
+	i = skipSpace(data, i)
+	if i < len(data) && (data[i] == ',' || data[i] == ':') {
+		i = skipSpace(data, i+1)
+	}
+	return i
+}
+
+// lineCounter numbers the lines of offsets into data, counting from where it last
+// stopped when offsets grow, as they do while a stream is read: a List of thousands of
+// items is not recounted from the start for each.
+type lineCounter struct {
+	data         []byte
+	offset, line int
+}
+
+func (c *lineCounter) at(offset int) int {
+	offset = min(offset, len(c.data))
+	if c.line == 0 || offset < c.offset {
+		c.offset, c.line = 0, 1
+	}
+	c.line += bytes.Count(c.data[c.offset:offset], []byte("\n"))
+	c.offset = offset
+	return c.line
+}
+
 func skipSpace(data []byte, i int) int {
 	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n') {
 		i++
 	}
 	return i
-}
-
-func lineAt(data []byte, offset int) int {
-	return bytes.Count(data[:min(offset, len(data))], []byte("\n")) + 1
 }

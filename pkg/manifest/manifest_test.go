@@ -19,6 +19,73 @@ func sources(objs []Object) []string {
 	return out
 }
 
+func TestDecodeJSONPutsEachItemAtItsOwnLine(t *testing.T) {
+	tests := []struct {
+		name     string
+		input    string
+		want     []string
+		wantErrs []string
+	}{
+		{
+			name: "a List with its items on different lines",
+			input: `{
+  "apiVersion": "v1",
+  "kind": "List",
+  "items": [
+    {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"}},
+    {
+      "apiVersion": "v1",
+      "kind": "Service",
+      "metadata": {"name": "b"}
+    }
+    ,
+
+    {"apiVersion": "v1", "kind": "ConfigMap"}
+  ]
+}
+`,
+			want: []string{"m.json:5 Pod", "m.json:6 Service", "m.json:13 ConfigMap"},
+		},
+		{
+			name:  "a List whose items come before other keys, with an items key inside an item",
+			input: "{\"items\": [\n{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": \"x\"},\n\n{\"apiVersion\": \"v1\", \"kind\": \"Secret\"}],\n\"kind\": \"List\", \"apiVersion\": \"v1\"}\n",
+			want:  []string{"m.json:2 List", "m.json:4 Secret"},
+		},
+		{
+			name:     "an array of objects, one of them broken",
+			input:    "[\n  {\"apiVersion\": \"v1\", \"kind\": \"Pod\"},\n  \"text\",\n  {\"apiVersion\": \"v1\", \"kind\": \"Secret\"}\n]\n",
+			want:     []string{"m.json:2 Pod", "m.json:4 Secret"},
+			wantErrs: []string{"m.json:3: value is not a Kubernetes object"},
+		},
+		{
+			name:     "a List in an array, and an item that is not an object",
+			input:    "[{\"apiVersion\": \"v1\", \"kind\": \"Namespace\"},\n{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": [\n  7,\n  {\"apiVersion\": \"v1\", \"kind\": \"Pod\"}]}]\n",
+			want:     []string{"m.json:1 Namespace", "m.json:4 Pod"},
+			wantErrs: []string{"m.json:3: items[0] is not a Kubernetes object"},
+		},
+		{
+			name:  "several values in a stream",
+			input: "{\"apiVersion\": \"v1\", \"kind\": \"Pod\"}\n\n{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": [\n{\"apiVersion\": \"v1\", \"kind\": \"Secret\"}]}\n[\n\n{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\"}]\n",
+			want:  []string{"m.json:1 Pod", "m.json:4 Secret", "m.json:7 ConfigMap"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			objs, errs := Decode("m.json", strings.NewReader(tt.input))
+			if got := strings.Join(sources(objs), ","); got != strings.Join(tt.want, ",") {
+				t.Errorf("objects = %v, want %v", got, tt.want)
+			}
+			var gotErrs []string
+			for _, err := range errs {
+				gotErrs = append(gotErrs, err.Error())
+			}
+			if got := strings.Join(gotErrs, ","); got != strings.Join(tt.wantErrs, ",") {
+				t.Errorf("errors = %v, want %v", got, tt.wantErrs)
+			}
+		})
+	}
+}
+
 func TestDecode(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -60,7 +127,7 @@ func TestDecode(t *testing.T) {
 		{
 			name:  "JSON objects, arrays and Lists",
 			input: "{\"apiVersion\": \"v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": \"a\"}}\n[\n\t{\"apiVersion\": \"v1\", \"kind\": \"Secret\"}\n]\n{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": [{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\"}]}\n",
-			want:  []string{"m.yaml:1 Pod", "m.yaml:2 Secret", "m.yaml:5 ConfigMap"},
+			want:  []string{"m.yaml:1 Pod", "m.yaml:3 Secret", "m.yaml:5 ConfigMap"},
 		},
 		{
 			name:     "broken JSON names the line",

@@ -213,7 +213,7 @@ func writeSARIF(w io.Writer, r *Report, policies []policy.Metadata) error {
 		driver.Rules = append(driver.Rules, sarifRule{
 			ID: p.ID, Name: p.Package, ShortDescription: sarifText{p.Title}, FullDescription: sarifText{desc},
 			DefaultConfig: sarifLevel{sarifLevelOf(p.Enforcement)},
-			Properties:    map[string]any{"severity": p.Severity, "controls": p.Controls, "tags": append([]string{"kubernetes", "policy"}, p.Controls...)},
+			Properties:    map[string]any{"severity": p.Severity, "controls": orEmpty(p.Controls), "tags": append([]string{"kubernetes", "policy"}, p.Controls...)},
 		})
 	}
 	results := []sarifResult{}

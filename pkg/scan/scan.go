@@ -171,9 +171,32 @@ func (s *Scanner) evaluate(ctx context.Context, obj manifest.Object, env *enviro
 	if err != nil {
 		return fail(err)
 	}
-	res.Violations = result.Violations
-	res.Exempted = result.Exempted
+	res.Violations = listed(result.Violations)
+	for _, ex := range result.Exempted {
+		ex.Violation.Controls = orEmpty(ex.Violation.Controls)
+		res.Exempted = append(res.Exempted, ex)
+	}
 	return res
+}
+
+// listed copies violations with every list present, so that reports show an empty
+// list as [] and never as null: the engine returns nil when nothing is violated, and a
+// policy's metadata may name no controls.
+func listed(vs []policy.Violation) []policy.Violation {
+	out := make([]policy.Violation, len(vs))
+	for i, v := range vs {
+		v.Controls = orEmpty(v.Controls)
+		out[i] = v
+	}
+	return out
+}
+
+// orEmpty is s, or an empty list when s is nil.
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 // environment is what the manifests themselves say about the cluster they go to.

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -241,6 +243,120 @@ func TestOutputFormats(t *testing.T) {
 	}
 }
 
+// TestReportsListEmptyListsAsEmpty keeps the documented shape for objects with nothing
+// to report: "violations": [] and "patches": [], never null, and the same for every
+// other list (a policy without controls included).
+func TestReportsListEmptyListsAsEmpty(t *testing.T) {
+	dir := t.TempDir()
+	writeTestFile(t, dir, "uncontrolled.rego", `# METADATA
+# title: ConfigMaps are labelled
+# scope: package
+# custom:
+#   id: ACME-001
+#   severity: low
+#   enforcement: warn
+#   kinds: [ConfigMap]
+package bailiff.acme.uncontrolled
+
+violation contains {"msg": "label the ConfigMap"} if not input.request.object.metadata.labels
+`)
+	cfg, err := config.Load("../../test/demo/config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := policy.New(context.Background(), policy.Options{Config: cfg, SkipTests: true, Sources: []policy.Source{policy.Embedded(), policy.Dir(dir)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, errs := manifest.Decode("m.yaml", strings.NewReader(`apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: unlabelled, namespace: shop}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: labelled, namespace: shop, labels: {app: shop}}
+`))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	report := scan.New(e, 1).Scan(context.Background(), objs, nil)
+	if report.Summary.Warned != 1 || report.Summary.Passed != 2 {
+		t.Fatalf("summary = %+v, want one warning and two passes", report.Summary)
+	}
+
+	tests := []struct {
+		format string
+		lists  []string // keys whose values must be lists wherever they appear
+		want   int      // how many of them the output must hold at least
+	}{
+		{"json", []string{"results", "violations", "patches", "controls"}, 1 + 3*2 + 1},
+		{"sarif", []string{"runs", "results", "rules", "controls", "locations"}, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.format+" writes [] where a list is empty", func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := scan.Write(&buf, tt.format, report, e.Set().Policies()); err != nil {
+				t.Fatal(err)
+			}
+			var doc any
+			if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+				t.Fatal(err)
+			}
+			if n := checkLists(t, doc, "", tt.lists); n < tt.want {
+				t.Errorf("%d lists found, want at least %d:\n%s", n, tt.want, buf.String())
+			}
+		})
+	}
+	t.Run("junit writes no empty values as nil or null", func(t *testing.T) {
+		var buf bytes.Buffer
+		if err := scan.Write(&buf, "junit", report, e.Set().Policies()); err != nil {
+			t.Fatal(err)
+		}
+		for _, bad := range []string{"null", "<nil>", "[]"} {
+			if strings.Contains(buf.String(), bad) {
+				t.Errorf("junit holds %q:\n%s", bad, buf.String())
+			}
+		}
+	})
+}
+
+// checkLists fails the test for every key of lists in doc whose value is not a list,
+// and returns how many it found.
+func checkLists(t *testing.T, doc any, at string, lists []string) int {
+	t.Helper()
+	n := 0
+	switch x := doc.(type) {
+	case map[string]any:
+		for k, v := range x {
+			if slices.Contains(lists, k) {
+				n++
+				if _, ok := v.([]any); !ok {
+					t.Errorf("%s.%s is %v, want a list", at, k, v)
+				}
+			}
+			n += checkLists(t, v, at+"."+k, lists)
+		}
+	case []any:
+		for i, v := range x {
+			n += checkLists(t, v, fmt.Sprintf("%s[%d]", at, i), lists)
+		}
+	}
+	return n
+}
+
+func writeTestFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func indexOf(r *scan.Report, name string) int {
 	for i, res := range r.Results {
 		if res.Name == name {
@@ -377,5 +493,164 @@ func TestJSONOutputIsTheReportEncoded(t *testing.T) {
 	}
 	if got.String() != want.String() {
 		t.Errorf("scan.Write json differs from the report encoded:\n%s\nwant:\n%s", got.String(), want.String())
+	}
+}
+
+// podSpec is a pod spec that complies with the demo configuration, with one container
+// whose securityContext is changed by adjust (nil: none).
+func podSpec(adjust func(securityContext map[string]any)) map[string]any {
+	sc := map[string]any{"allowPrivilegeEscalation": false, "capabilities": map[string]any{"drop": []any{"ALL"}}}
+	if adjust != nil {
+		adjust(sc)
+	}
+	return map[string]any{
+		"automountServiceAccountToken": false,
+		"serviceAccountName":           "app",
+		"securityContext":              map[string]any{"runAsNonRoot": true, "runAsUser": 1000, "seccompProfile": map[string]any{"type": "RuntimeDefault"}},
+		"containers": []any{map[string]any{
+			"name":            "app",
+			"image":           "registry.example.com/app:1.0",
+			"resources":       map[string]any{"requests": map[string]any{"cpu": "10m", "memory": "16Mi"}, "limits": map[string]any{"memory": "32Mi"}},
+			"securityContext": sc,
+		}},
+	}
+}
+
+// podBearing is an object of kind holding a pod template with spec at template, a
+// dotted path ("spec.template"); "" makes spec the object's own, as a Pod's.
+func podBearing(kind, apiVersion, template string, spec map[string]any) map[string]any {
+	obj := map[string]any{
+		"apiVersion": apiVersion,
+		"kind":       kind,
+		"metadata":   map[string]any{"name": "web", "namespace": "shop"},
+	}
+	if template == "" {
+		obj["spec"] = spec
+		return obj
+	}
+	at := obj
+	keys := strings.Split(template, ".")
+	for _, k := range keys[:len(keys)-1] {
+		next := map[string]any{}
+		at[k] = next
+		at = next
+	}
+	at[keys[len(keys)-1]] = map[string]any{"metadata": map[string]any{"labels": map[string]any{"app": "web"}}, "spec": spec}
+	return obj
+}
+
+// decodeObjects reads objects built in Go as a manifest would hold them.
+func decodeObjects(t *testing.T, file string, objs ...map[string]any) []manifest.Object {
+	t.Helper()
+	var b strings.Builder
+	for _, o := range objs {
+		j, err := json.Marshal(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(j)
+		b.WriteString("\n")
+	}
+	out, errs := manifest.Decode(file, strings.NewReader(b.String()))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	return out
+}
+
+func TestEveryPodBearingKindReportsTheContainersField(t *testing.T) {
+	privileged := podSpec(func(sc map[string]any) { sc["privileged"] = true })
+	tests := []struct {
+		kind, apiVersion, template string
+		field                      string
+	}{
+		{"Pod", "v1", "", "spec.containers[0].securityContext.privileged"},
+		{"Deployment", "apps/v1", "spec.template", "spec.template.spec.containers[0].securityContext.privileged"},
+		{"ReplicaSet", "apps/v1", "spec.template", "spec.template.spec.containers[0].securityContext.privileged"},
+		{"StatefulSet", "apps/v1", "spec.template", "spec.template.spec.containers[0].securityContext.privileged"},
+		{"DaemonSet", "apps/v1", "spec.template", "spec.template.spec.containers[0].securityContext.privileged"},
+		{"Job", "batch/v1", "spec.template", "spec.template.spec.containers[0].securityContext.privileged"},
+		{"CronJob", "batch/v1", "spec.jobTemplate.spec.template", "spec.jobTemplate.spec.template.spec.containers[0].securityContext.privileged"},
+		{"ReplicationController", "v1", "spec.template", "spec.template.spec.containers[0].securityContext.privileged"},
+		{"PodTemplate", "v1", "template", "template.spec.containers[0].securityContext.privileged"},
+	}
+	e := engine(t)
+	for _, tt := range tests {
+		t.Run(tt.kind, func(t *testing.T) {
+			objs := decodeObjects(t, tt.kind+".json", podBearing(tt.kind, tt.apiVersion, tt.template, privileged))
+			res := scan.New(e, 1).Scan(context.Background(), objs, nil).Results[0]
+			if res.Error != "" {
+				t.Fatal(res.Error)
+			}
+			var fields []string
+			for _, v := range res.Violations {
+				if v.Policy == "BLF-PSS-007" {
+					fields = append(fields, v.Field)
+				}
+			}
+			if !slices.Equal(fields, []string{tt.field}) {
+				t.Errorf("BLF-PSS-007 fields = %q, want %q (violations %+v)", fields, tt.field, res.Violations)
+			}
+			if !res.Denied() {
+				t.Errorf("a privileged container must be denied")
+			}
+
+			compliant := decodeObjects(t, tt.kind+".json", podBearing(tt.kind, tt.apiVersion, tt.template, podSpec(nil)))
+			if res := scan.New(e, 1).Scan(context.Background(), compliant, nil).Results[0]; res.Error != "" || res.Denied() {
+				t.Errorf("the same %s without the privileged container: error %q, violations %+v", tt.kind, res.Error, res.Violations)
+			}
+		})
+	}
+}
+
+// TestNamespacesInTheInputDecideForTheirWorkloads scans a workload pinned to a region
+// outside the personal data class, with and without its namespace labelled with that
+// class, wherever the namespace is in the input.
+func TestNamespacesInTheInputDecideForTheirWorkloads(t *testing.T) {
+	spec := podSpec(nil)
+	spec["nodeSelector"] = map[string]any{"topology.kubernetes.io/region": "us-east-1"}
+	workload := podBearing("Deployment", "apps/v1", "spec.template", spec)
+	workload["metadata"].(map[string]any)["namespace"] = "customers"
+	namespace := map[string]any{
+		"apiVersion": "v1", "kind": "Namespace",
+		"metadata": map[string]any{"name": "customers", "labels": map[string]any{"bailiff.io/data-class": "personal"}},
+	}
+	otherNamespace := map[string]any{
+		"apiVersion": "v1", "kind": "Namespace",
+		"metadata": map[string]any{"name": "shop", "labels": map[string]any{"bailiff.io/data-class": "personal"}},
+	}
+
+	tests := []struct {
+		name   string
+		files  [][]map[string]any // each file's objects, in order
+		denied bool
+	}{
+		{"without its namespace the workload passes", [][]map[string]any{{workload}}, false},
+		{"another namespace's label does not apply", [][]map[string]any{{otherNamespace, workload}}, false},
+		{"the namespace before the workload", [][]map[string]any{{namespace, workload}}, true},
+		{"the namespace after the workload", [][]map[string]any{{workload, namespace}}, true},
+		{"the namespace in an earlier file", [][]map[string]any{{namespace}, {workload}}, true},
+		{"the namespace in a later file", [][]map[string]any{{workload}, {namespace}}, true},
+	}
+	e := engine(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var objs []manifest.Object
+			for i, file := range tt.files {
+				objs = append(objs, decodeObjects(t, fmt.Sprintf("%d.json", i), file...)...)
+			}
+			report := scan.New(e, 2).Scan(context.Background(), objs, nil)
+			res := findResult(report, "web")
+			if res.Error != "" {
+				t.Fatal(res.Error)
+			}
+			pinned := false
+			for _, v := range res.Violations {
+				pinned = pinned || v.Policy == "BLF-GEO-001"
+			}
+			if res.Denied() != tt.denied || pinned != tt.denied {
+				t.Errorf("denied = %v (BLF-GEO-001 reported: %v), want %v: %+v", res.Denied(), pinned, tt.denied, res.Violations)
+			}
+		})
 	}
 }
