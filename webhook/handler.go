@@ -446,6 +446,12 @@ func mutatedByPatch(obj ast.Value, patches []policy.Patch) policy.Patch {
 		}
 	}
 	value := strings.Join(ids, ",")
+	addsMetadata := slices.ContainsFunc(patches, func(p policy.Patch) bool { return p.Path == "/metadata" })
+	if _, ok := input.Lookup(obj, "metadata").(ast.Object); !ok && !addsMetadata {
+		// The API server always sends metadata, but an object without it must still
+		// get a patch that applies.
+		return policy.Patch{Op: "add", Path: "/metadata", Value: map[string]any{"annotations": map[string]any{MutatedByAnnotation: value}}}
+	}
 	if _, ok := input.Lookup(obj, "metadata", "annotations").(ast.Object); !ok {
 		return policy.Patch{Op: "add", Path: "/metadata/annotations", Value: map[string]any{MutatedByAnnotation: value}}
 	}
