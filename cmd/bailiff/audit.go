@@ -12,6 +12,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -51,6 +52,8 @@ func newAuditCommand() *cobra.Command {
 		workers            int
 		refreshAfter       time.Duration
 		once               bool
+		queueDir           string
+		queueBudget        string
 		scanner            scannerFlags
 	)
 	cmd := &cobra.Command{
@@ -59,7 +62,8 @@ func newAuditCommand() *cobra.Command {
 		Long: `Audit watches every kind the policies apply to (with Namespaces and StorageClasses for
 input.context), evaluates each object when it changes and all of them in a full sweep every
 --interval and after every policy or configuration change, and keeps every result: findings and
-their trail events go to the store (--store) or the central server (--server), and bounded
+their trail events go to the store (--store) or the central server (--server), through a
+durable queue on disk with --queue-dir, and bounded
 PolicyReports (wgpolicyk8s.io/v1alpha2, one per namespace plus a ClusterPolicyReport) go to the
 cluster for existing report viewers. Only the elected leader evaluates and writes.
 
@@ -80,6 +84,10 @@ and status. GOGC defaults to 50 here (set GOGC or GOMEMLIMIT to choose otherwise
 			}
 			if (storeDSN == "") == (serverURL == "") {
 				return &exitError{code: exitUsage, err: errors.New("send results to a store (--store or $BAILIFF_STORE) or to a server (--server with --token-file), one of the two")}
+			}
+			budget, err := resource.ParseQuantity(queueBudget)
+			if err != nil || budget.Value() < audit.MinQueueBudget {
+				return &exitError{code: exitUsage, err: fmt.Errorf("--queue-disk-budget %q: want a size of at least %dMi, such as 256Mi", queueBudget, audit.MinQueueBudget>>20)}
 			}
 			engine, err := pf.engine(ctx)
 			if err != nil {
@@ -153,6 +161,8 @@ and status. GOGC defaults to 50 here (set GOGC or GOMEMLIMIT to choose otherwise
 				Images:           imageFacts,
 				ScanDB:           scanDB,
 				ScanDBInterval:   scanner.dbInterval,
+				QueueDir:         queueDir,
+				QueueBudget:      budget.Value(),
 				Reports:          audit.ReportOptions{Disabled: noReports, MaxResults: reportMaxResults},
 				Once:             once,
 				Metrics:          metrics,
@@ -209,6 +219,8 @@ and status. GOGC defaults to 50 here (set GOGC or GOMEMLIMIT to choose otherwise
 	f.IntVar(&workers, "workers", 0, "objects evaluated in parallel (default: one per CPU)")
 	f.DurationVar(&refreshAfter, "store-refresh", 24*time.Hour, "rewrite an unchanged result to the store after this long, to move its findings' last-seen time")
 	f.BoolVar(&once, "once", false, "run one full sweep, write the reports and exit")
+	f.StringVar(&queueDir, "queue-dir", "", "directory of a durable queue of results on their way to the store or server; one per replica, on a volume that outlives restarts (empty: results wait in memory, only each object's latest, and a restart loses what was not delivered)")
+	f.StringVar(&queueBudget, "queue-disk-budget", "256Mi", "most disk the --queue-dir queue may take while the store or server is unreachable (bytes, or a quantity such as 512Mi; at least 32Mi); past it results wait in memory, each object's latest, and are counted")
 	scanner.register(cmd)
 	return cmd
 }

@@ -87,6 +87,18 @@ type Options struct {
 	// up to RecheckMax (default 5m) while they stay provisional.
 	RecheckMin, RecheckMax time.Duration
 
+	// QueueDir, when set, is the directory of a durable queue on disk that
+	// holds the results taken for the sink until it takes them: a sink
+	// outage then delays results but loses none, not even the changes of an
+	// object in between, and a restart loses nothing queued. Give each
+	// replica its own. Empty: results wait in memory, only each object's
+	// latest, and a restart loses what was not delivered.
+	QueueDir string
+	// QueueBudget is the most disk the queue may take; default 256 MiB, at
+	// least MinQueueBudget. When it is full, results wait in memory until
+	// there is room.
+	QueueBudget int64
+
 	Reports ReportOptions
 	// Once runs one full sweep, publishes the reports and returns.
 	Once bool
@@ -138,6 +150,9 @@ func (o *Options) defaults() {
 	}
 	if o.RecheckMax < o.RecheckMin {
 		o.RecheckMax = max(5*time.Minute, o.RecheckMin)
+	}
+	if o.QueueBudget <= 0 {
+		o.QueueBudget = 256 << 20
 	}
 	if o.Reports.Name == "" {
 		o.Reports.Name = "bailiff-audit"
@@ -219,6 +234,9 @@ func newAuditor(c cache.Cache, cl client.Client, opts Options) (*Auditor, error)
 	if opts.Engine == nil || opts.Sink == nil {
 		return nil, errors.New("the auditor needs an engine and a sink")
 	}
+	if opts.QueueDir != "" && opts.QueueBudget < MinQueueBudget {
+		return nil, fmt.Errorf("the audit queue's disk budget is %d bytes: give it at least %d", opts.QueueBudget, MinQueueBudget)
+	}
 	cluster := opts.Cluster
 	if cluster == "" {
 		cluster = opts.Engine.Set().Config().Cluster.Name
@@ -278,6 +296,12 @@ func (a *Auditor) Start(ctx context.Context) error {
 func (a *Auditor) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if a.opts.QueueDir != "" {
+		if err := a.openQueue(ctx); err != nil {
+			return err
+		}
+		defer a.sink.closeDisk() // deferred before the pipe starts: closes after it stopped
+	}
 	if err := a.watchContext(ctx); err != nil {
 		return err
 	}

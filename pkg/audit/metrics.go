@@ -12,6 +12,8 @@ type Metrics struct {
 	objects       prometheus.Gauge
 	violations    *prometheus.GaugeVec
 	sinkWrites    *prometheus.CounterVec
+	queuedBatches prometheus.Gauge
+	queueFull     prometheus.Counter
 	reportWrites  *prometheus.CounterVec
 	rechecks      prometheus.Counter
 	scanDBUpdated prometheus.Gauge
@@ -45,6 +47,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "bailiff_audit_sink_writes_total",
 			Help: "Batches of results written to the store or server, by outcome (ok, retry, rejected), and objects whose result alone is too large to send (too_large).",
 		}, []string{"outcome"}),
+		queuedBatches: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bailiff_audit_queue_batches",
+			Help: "Batches of results waiting in the audit queue on disk (--queue-dir) for the store or server.",
+		}),
+		queueFull: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bailiff_audit_queue_full_total",
+			Help: "Batches of results that did not fit in the audit queue's disk budget; their objects stay due in memory and are queued once there is room.",
+		}),
 		reportWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bailiff_audit_policyreport_writes_total",
 			Help: "PolicyReport and ClusterPolicyReport writes, by outcome (applied, deleted, error).",
@@ -59,7 +69,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.evaluated, m.sweepDuration, m.lastSweep, m.objects, m.violations, m.sinkWrites, m.reportWrites, m.rechecks, m.scanDBUpdated} {
+		for _, c := range []prometheus.Collector{m.evaluated, m.sweepDuration, m.lastSweep, m.objects, m.violations, m.sinkWrites, m.queuedBatches, m.queueFull, m.reportWrites, m.rechecks, m.scanDBUpdated} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bailiff/bailiff/pkg/audit/results"
+	"github.com/bailiff/bailiff/pkg/diskqueue"
 	"github.com/bailiff/bailiff/pkg/store"
 )
 
@@ -16,23 +17,38 @@ import (
 // due (its state already holds the result) or queues a deletion, and the
 // pipe sends the latest result of each due object when it gets to it. So a
 // slow store or a server outage costs no memory beyond one entry per object,
-// delays nothing but delivery, and loses nothing: a batch is retried, with
-// growing waits, until the sink takes it. Only a batch the sink refuses as
-// invalid is dropped; its objects are sent again after their next evaluation.
+// delays nothing but delivery, and loses no object's latest result: a batch
+// is retried, with growing waits, until the sink takes it. Only a batch the
+// sink refuses as invalid is dropped; its objects are sent again after their
+// next evaluation. Held in memory alone, though, the results an object had
+// in between are never sent (a finding opened and resolved during an outage
+// leaves no trace), and a restart loses what was not delivered.
 //
 // A batch holds at most maxBatch items and encodes to at most maxBytes, the
 // server's limit on a request body, so objects with many violations make
 // smaller batches rather than one the server refuses. An object whose result
 // alone is larger cannot be recorded at all: it is logged as an error and
 // counted (outcome too_large), and tried again after its next evaluation.
+//
+// With a disk queue (Options.QueueDir), a batch is appended to it as soon as
+// it is taken, and a shipper delivers the queue in order, which keeps all of
+// them, across restarts: see diskpipe.go.
 type sinkPipe struct {
 	a        *Auditor
 	wake     chan struct{}
-	flushes  chan chan error
+	flushes  chan chan flushed
 	maxBatch int
 	maxBytes int
 	retryMin time.Duration
 	retryMax time.Duration
+
+	// disk, when set, holds the batches taken until the sink takes them; nil
+	// sends each batch straight from memory, one at a time.
+	disk *diskqueue.Queue
+	// freed signals, at most once per wait, that the shipper committed a
+	// batch, so a full disk queue may have room again.
+	freed chan struct{}
+	full  bool // the last batch did not fit in the disk queue; only run uses it
 
 	// Guarded by a.mu.
 	due       []objectKey
@@ -41,7 +57,7 @@ type sinkPipe struct {
 }
 
 func newSinkPipe(a *Auditor) *sinkPipe {
-	return &sinkPipe{a: a, wake: make(chan struct{}, 1), flushes: make(chan chan error),
+	return &sinkPipe{a: a, wake: make(chan struct{}, 1), flushes: make(chan chan flushed), freed: make(chan struct{}, 1),
 		maxBatch: 500, maxBytes: results.MaxBodyBytes, retryMin: 500 * time.Millisecond, retryMax: time.Minute, isDue: map[objectKey]bool{}}
 }
 
@@ -69,23 +85,53 @@ func (p *sinkPipe) poke() {
 	}
 }
 
+// flushed answers a flush: with a disk queue, the position the shipper
+// must commit past before everything due at the flush was delivered.
+type flushed struct {
+	end diskqueue.Position
+	err error
+}
+
 // flush returns once everything due before it was delivered.
 func (p *sinkPipe) flush(ctx context.Context) error {
-	done := make(chan error, 1)
+	done := make(chan flushed, 1)
 	select {
 	case p.flushes <- done:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	var f flushed
 	select {
-	case err := <-done:
-		return err
+	case f = <-done:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	if f.err != nil || p.disk == nil {
+		return f.err
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for p.disk.AckedBefore(f.end) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return nil
 }
 
+// run takes batches and delivers them (or, with a disk queue, appends them
+// to it and ships the queue) until ctx ends.
 func (p *sinkPipe) run(ctx context.Context) {
+	if p.disk != nil {
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() {
+			defer close(done)
+			p.ship(ctx, false)
+		}()
+	}
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -105,19 +151,37 @@ func (p *sinkPipe) run(ctx context.Context) {
 			p.drain(ctx, false)
 		case done := <-p.flushes:
 			p.drain(ctx, true)
-			done <- ctx.Err()
+			f := flushed{err: ctx.Err()}
+			if p.disk != nil {
+				f.end = p.disk.End()
+			}
+			done <- f
 		}
 	}
 }
 
-// drain sends batches: one, or until nothing is due with all.
+// drain hands over batches: one, or until nothing is due with all. With a
+// disk queue, a batch is appended to it; without, it is written to the sink.
 func (p *sinkPipe) drain(ctx context.Context, all bool) {
 	for ctx.Err() == nil {
-		batch, keys := p.take()
-		if batch.Len() == 0 {
+		if p.disk != nil && p.full && !p.waitForRoom(ctx, all) {
 			return
 		}
-		p.write(ctx, batch, keys)
+		h := p.take()
+		if h.req.Len() == 0 {
+			return
+		}
+		if p.disk == nil {
+			p.write(ctx, h)
+		} else if err := p.persist(h); err != nil {
+			if !all {
+				return // the next tick tries again
+			}
+			if !p.full {
+				sleepCtx(ctx, p.retryMax) // a failing disk, not a full one
+			}
+			continue
+		}
 		if !all {
 			return
 		}
@@ -128,7 +192,7 @@ func (p *sinkPipe) drain(ctx context.Context, all bool) {
 // result of due objects, at most maxBatch items and maxBytes encoded. A
 // result of an object the batch also deletes waits for the next batch, since
 // a batch applies results before deletions.
-func (p *sinkPipe) take() (results.Request, []objectKey) {
+func (p *sinkPipe) take() handover {
 	a := p.a
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -157,6 +221,7 @@ func (p *sinkPipe) take() (results.Request, []objectKey) {
 		deleted[d.Object.UID] = true
 	}
 	var keys []objectKey
+	var exemptions [][]string
 	rest := p.due[:0]
 	for i, k := range p.due {
 		if len(req.Deletions)+len(req.Results) >= p.maxBatch {
@@ -192,12 +257,21 @@ func (p *sinkPipe) take() (results.Request, []objectKey) {
 			break
 		}
 		delete(p.isDue, k)
-		st.exemptionsTaken = useKeys
 		keys = append(keys, k)
+		exemptions = append(exemptions, useKeys)
 		req.Results = append(req.Results, r)
 	}
 	p.due = rest
-	return req, keys
+	return handover{req: req, keys: keys, exemptions: exemptions}
+}
+
+// handover is a batch taken for the sink and, for each of its results, the
+// object's key and the keys of all its exemption uses when it was taken:
+// what the auditor records of the object once the sink takes the batch.
+type handover struct {
+	req        results.Request
+	keys       []objectKey
+	exemptions [][]string
 }
 
 // tooLarge reports an object's result or deletion that cannot be sent,
@@ -242,29 +316,31 @@ func encodedLen(v any) int {
 	return len(b)
 }
 
-// write delivers one batch, retrying until it is taken, refused or ctx ends.
-func (p *sinkPipe) write(ctx context.Context, req results.Request, keys []objectKey) {
+// write delivers one batch, retrying until it is taken or refused, which it
+// reports as true, or until ctx ends (false).
+func (p *sinkPipe) write(ctx context.Context, h handover) bool {
+	req := h.req
 	wait := p.retryMin
 	for attempt := 1; ; attempt++ {
 		resp, err := p.a.opts.Sink.Write(ctx, req)
 		if err == nil {
 			p.a.metrics.sinkWrites.WithLabelValues("ok").Inc()
-			p.a.delivered(keys, req.Results)
+			p.a.delivered(h)
 			if resp.Opened+resp.Resolved > 0 {
 				p.a.log.Info("findings changed", "opened", resp.Opened, "resolved", resp.Resolved, "events", resp.Events)
 			}
-			return
+			return true
 		}
 		var rejected *RejectedError
 		if errors.As(err, &rejected) {
 			p.a.metrics.sinkWrites.WithLabelValues("rejected").Inc()
 			p.a.log.Error("the sink refused a batch of results; its objects are sent again after their next evaluation",
 				"sink", p.a.opts.Sink.Name(), "results", len(req.Results), "deletions", len(req.Deletions), "error", err)
-			p.a.undelivered(keys, req.Results)
-			return
+			p.a.undelivered(h)
+			return true
 		}
 		if ctx.Err() != nil {
-			return
+			return false
 		}
 		p.a.metrics.sinkWrites.WithLabelValues("retry").Inc()
 		if attempt == 1 || attempt%10 == 0 {
@@ -272,36 +348,39 @@ func (p *sinkPipe) write(ctx context.Context, req results.Request, keys []object
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, p.retryMax)
 	}
 }
 
-// delivered records that the sink holds these results now.
-func (a *Auditor) delivered(keys []objectKey, rs []results.ObjectResult) {
+// delivered records that the sink holds these results now, and so the
+// exemption uses they were taken with.
+func (a *Auditor) delivered(h handover) {
 	now := a.opts.Now()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for i, k := range keys {
-		if st := a.states[k]; st != nil && st.ref.UID == rs[i].Object.UID {
-			st.syncedAt = now
-			st.exemptionsDelivered = make(map[string]bool, len(st.exemptionsTaken))
-			for _, key := range st.exemptionsTaken {
-				st.exemptionsDelivered[key] = true
-			}
+	a.eachTaken(h, func(i int, st *objectState) {
+		st.syncedAt = now
+		st.exemptionsDelivered = make(map[string]bool, len(h.exemptions[i]))
+		for _, key := range h.exemptions[i] {
+			st.exemptionsDelivered[key] = true
 		}
-	}
+	})
 }
 
 // undelivered makes the next evaluation of these objects send them again.
-func (a *Auditor) undelivered(keys []objectKey, rs []results.ObjectResult) {
+func (a *Auditor) undelivered(h handover) {
+	a.eachTaken(h, func(_ int, st *objectState) { st.queued = 0 })
+}
+
+// eachTaken calls fn, holding a.mu, with the index and state of each object
+// of h's results that is still the object the result is of.
+func (a *Auditor) eachTaken(h handover, fn func(int, *objectState)) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for i, k := range keys {
-		if st := a.states[k]; st != nil && st.ref.UID == rs[i].Object.UID {
-			st.queued = 0
+	for i, k := range h.keys {
+		if st := a.states[k]; st != nil && st.ref.UID == h.req.Results[i].Object.UID {
+			fn(i, st)
 		}
 	}
 }

@@ -46,7 +46,8 @@ func TestABatchSendsEachObjectsLatestResultAfterItsDeletions(t *testing.T) {
 	a.mu.Lock()
 	a.sink.markDeleted(c, results.Deletion{Object: store.ObjectRef{UID: "uid-c", APIVersion: "v1", Kind: "Pod", Name: "c"}, DeletedAt: evaluatedAt})
 	a.mu.Unlock()
-	req, keys := a.sink.take()
+	h := a.sink.take()
+	req, keys := h.req, h.keys
 	if len(req.Results) != 2 || req.Results[0].Violations[0].Message != "new" || len(keys) != 2 || len(req.Deletions) != 1 {
 		t.Fatalf("batch %+v", req)
 	}
@@ -57,20 +58,27 @@ func TestABatchSendsEachObjectsLatestResultAfterItsDeletions(t *testing.T) {
 	a.sink.markDeleted(c, results.Deletion{Object: store.ObjectRef{UID: "uid-c", APIVersion: "v1", Kind: "Pod", Name: "c"}, DeletedAt: evaluatedAt})
 	a.mu.Unlock()
 	evaluated(a, "c", "uid-c", "x")
-	if req, _ := a.sink.take(); len(req.Deletions) != 1 || len(req.Results) != 0 {
+	if req := a.sink.take().req; len(req.Deletions) != 1 || len(req.Results) != 0 {
 		t.Fatalf("first batch %+v: want the deletion alone", req)
 	}
-	if req, _ := a.sink.take(); len(req.Results) != 1 || len(req.Deletions) != 0 {
+	if req := a.sink.take().req; len(req.Results) != 1 || len(req.Deletions) != 0 {
 		t.Fatalf("second batch %+v: want the result", req)
 	}
 }
 
-// fakeSink fails its first writes, then records batches.
+// fakeSink fails its first writes, and all while down, then records batches.
 type fakeSink struct {
 	mu       sync.Mutex
 	failures int
+	down     bool
 	reject   bool
 	batches  []results.Request
+}
+
+func (f *fakeSink) set(fn func(*fakeSink)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f)
 }
 
 func (f *fakeSink) OpenFindings(context.Context, string, func([]store.Finding) error) error {
@@ -82,6 +90,9 @@ func (f *fakeSink) Write(_ context.Context, b results.Request) (results.Response
 	defer f.mu.Unlock()
 	if f.reject {
 		return results.Response{}, &RejectedError{Err: errors.New("bad batch")}
+	}
+	if f.down {
+		return results.Response{}, errors.New("server unreachable")
 	}
 	if f.failures > 0 {
 		f.failures--
@@ -173,7 +184,7 @@ func TestBatchesStayWithinTheByteLimit(t *testing.T) {
 	got := map[string]bool{}
 	batches := 0
 	for {
-		req, _ := a.sink.take()
+		req := a.sink.take().req
 		if req.Len() == 0 {
 			break
 		}

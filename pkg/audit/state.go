@@ -44,12 +44,11 @@ type objectState struct {
 
 	queued   uint64    // fingerprint of the last result handed to the sink
 	known    bool      // the sink may hold findings of it
-	syncedAt time.Time // when a result of it last reached the sink
+	syncedAt time.Time // when a result of it last reached the sink (or, with a disk queue, the queue)
 
-	// Exemption uses (see exemptionUses) in the last result taken for the sink,
-	// and those the sink has recorded: a use is sent, and recorded in the trail,
-	// when it is not among the recorded ones.
-	exemptionsTaken     []string
+	// Exemption uses (see exemptionUses) the sink has recorded: those of the
+	// last result it took. A use is sent, and recorded in the trail, while it
+	// is not among them.
 	exemptionsDelivered map[string]bool
 }
 

@@ -1,6 +1,6 @@
 //go:build unix
 
-package trail
+package diskqueue
 
 import (
 	"errors"

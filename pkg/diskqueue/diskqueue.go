@@ -1,4 +1,24 @@
-package trail
+// Package diskqueue is a durable, crash-tolerant queue of records on disk,
+// with one writer and one reader: the trail emitter and the auditor put
+// records in it, and their shippers take them out once delivered.
+//
+// A queue is a directory:
+//
+//	00000000000000000001.seg  segments: records appended, never rewritten
+//	00000000000000000002.seg  the highest-numbered segment is written to
+//	ack                       the position up to which records were delivered
+//
+// A record is a 4-byte big-endian payload length, the 4-byte CRC-32C
+// (Castagnoli) of the payload, then the payload (for the trail, one event as JSON).
+// The ack file holds the acknowledged position (segment number, byte offset; 8 bytes
+// each, big-endian) and the CRC-32C of those 16 bytes, rewritten in place.
+//
+// A crash can leave a torn record at the end of a segment, and a disk can
+// corrupt one in the middle. Either is found by its length or checksum, logged
+// and skipped with the rest of its segment, never treated as fatal: the
+// segment's length is only trusted up to the last good record. Writing always
+// resumes in a new segment after a restart.
+package diskqueue
 
 import (
 	"bufio"
@@ -16,23 +36,6 @@ import (
 	"sync"
 )
 
-// The durable queue between the emitter and the shipper is a directory:
-//
-//	00000000000000000001.seg  segments: records appended, never rewritten
-//	00000000000000000002.seg  the highest-numbered segment is written to
-//	ack                       the position up to which the server has answered 2xx
-//
-// A record is a 4-byte big-endian payload length, the 4-byte CRC-32C
-// (Castagnoli) of the payload, then the payload: one event as JSON. The ack
-// file holds the acknowledged position (segment number, byte offset; 8 bytes
-// each, big-endian) and the CRC-32C of those 16 bytes, rewritten in place.
-//
-// A crash can leave a torn record at the end of a segment, and a disk can
-// corrupt one in the middle. Either is found by its length or checksum, logged
-// and skipped with the rest of its segment, never treated as fatal: the
-// segment's length is only trusted up to the last good record. Writing always
-// resumes in a new segment after a restart.
-
 const (
 	recordHeaderSize = 8
 	// maxRecordSize bounds a record's length field, so a corrupt length is
@@ -45,16 +48,16 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// errQueueFull is returned when a record would take the queue past its disk budget.
-var errQueueFull = errors.New("disk queue full")
+// ErrFull is returned when a record would take the queue past its disk budget.
+var ErrFull = errors.New("disk queue full")
 
-// position is a place in the queue: a byte offset within a segment.
-type position struct {
+// Position is a place in the queue: a byte offset within a segment.
+type Position struct {
 	segment uint64
 	offset  int64
 }
 
-func (p position) before(q position) bool {
+func (p Position) Before(q Position) bool {
 	return p.segment < q.segment || p.segment == q.segment && p.offset < q.offset
 }
 
@@ -65,10 +68,10 @@ type segment struct {
 	fileSize int64 // bytes on disk, including any corrupt tail
 }
 
-// diskQueue is an append-only, crash-tolerant queue of records on disk with a
+// Queue is an append-only, crash-tolerant queue of records on disk with a
 // single writer and a single reader. The writer appends; the reader peeks a
 // batch from the acknowledged position and acknowledges it once delivered.
-type diskQueue struct {
+type Queue struct {
 	dir          string
 	budget       int64 // bytes on disk the segments may take
 	segmentBytes int64 // a segment is closed once it reaches this size
@@ -78,21 +81,21 @@ type diskQueue struct {
 	segments []segment // ascending; the last one is written to
 	active   *os.File
 	ackFile  *os.File
-	ack      position
+	ack      Position
 	records  int64 // records after ack
 	onDisk   int64 // bytes of all segment files
 	notify   chan struct{}
 	closed   bool
 }
 
-// openDiskQueue opens or creates the queue in dir and starts a new segment to
+// Open opens or creates the queue in dir and starts a new segment to
 // write to. Segments already acknowledged are removed; damaged records are
 // logged and skipped.
-func openDiskQueue(dir string, budget, segmentBytes int64, logger *slog.Logger) (*diskQueue, error) {
+func Open(dir string, budget, segmentBytes int64, logger *slog.Logger) (*Queue, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create queue directory: %w", err)
 	}
-	q := &diskQueue{dir: dir, budget: budget, segmentBytes: segmentBytes, logger: logger, notify: make(chan struct{}, 1)}
+	q := &Queue{dir: dir, budget: budget, segmentBytes: segmentBytes, logger: logger, notify: make(chan struct{}, 1)}
 	ackFile, err := os.OpenFile(filepath.Join(dir, ackFileName), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open queue ack file: %w", err)
@@ -132,7 +135,7 @@ func openDiskQueue(dir string, budget, segmentBytes int64, logger *slog.Logger) 
 			q.ack.offset = q.segments[0].size
 		}
 	} else {
-		q.ack = position{} // the acknowledged segment is gone: start at the first there is
+		q.ack = Position{} // the acknowledged segment is gone: start at the first there is
 	}
 	// Numbers only grow, so no segment written from now on sorts before the
 	// acknowledged one, even if the ack file outlives every segment.
@@ -141,16 +144,16 @@ func openDiskQueue(dir string, budget, segmentBytes int64, logger *slog.Logger) 
 		return nil, err
 	}
 	if q.ack.segment == 0 {
-		q.ack = position{segment: q.segments[0].id}
+		q.ack = Position{segment: q.segments[0].id}
 	}
 	return q, nil
 }
 
-func (q *diskQueue) segmentPath(id uint64) string {
+func (q *Queue) segmentPath(id uint64) string {
 	return filepath.Join(q.dir, fmt.Sprintf("%020d%s", id, segmentSuffix))
 }
 
-func (q *diskQueue) listSegments() ([]uint64, error) {
+func (q *Queue) listSegments() ([]uint64, error) {
 	entries, err := os.ReadDir(q.dir)
 	if err != nil {
 		return nil, fmt.Errorf("read queue directory: %w", err)
@@ -173,21 +176,21 @@ func (q *diskQueue) listSegments() ([]uint64, error) {
 
 // readAck reads the acknowledged position. A missing, short or corrupt ack
 // file means nothing is known to be delivered: the queue is sent again from
-// its start, which the server's deduplication makes harmless.
-func (q *diskQueue) readAck() position {
+// its start, which the receiver's deduplication makes harmless.
+func (q *Queue) readAck() Position {
 	var buf [ackFileSize]byte
 	n, err := q.ackFile.ReadAt(buf[:], 0)
 	if n == 0 && errors.Is(err, io.EOF) {
-		return position{}
+		return Position{}
 	}
 	if n != ackFileSize || crc32.Checksum(buf[:16], castagnoli) != binary.BigEndian.Uint32(buf[16:]) {
 		q.logger.Warn("queue ack file is damaged; re-sending the queue from its start (the server drops duplicates)", "dir", q.dir)
-		return position{}
+		return Position{}
 	}
-	return position{segment: binary.BigEndian.Uint64(buf[:8]), offset: int64(binary.BigEndian.Uint64(buf[8:16]))}
+	return Position{segment: binary.BigEndian.Uint64(buf[:8]), offset: int64(binary.BigEndian.Uint64(buf[8:16]))}
 }
 
-func (q *diskQueue) writeAck(p position) error {
+func (q *Queue) writeAck(p Position) error {
 	var buf [ackFileSize]byte
 	binary.BigEndian.PutUint64(buf[:8], p.segment)
 	binary.BigEndian.PutUint64(buf[8:16], uint64(p.offset))
@@ -202,7 +205,7 @@ func (q *diskQueue) writeAck(p position) error {
 }
 
 // scanSegment finds how much of a segment holds valid records and how many.
-func (q *diskQueue) scanSegment(id uint64) (segment, int64, error) {
+func (q *Queue) scanSegment(id uint64) (segment, int64, error) {
 	f, err := os.Open(q.segmentPath(id))
 	if err != nil {
 		return segment{}, 0, fmt.Errorf("open queue segment: %w", err)
@@ -257,7 +260,7 @@ func readRecord(r io.Reader, limit int64) ([]byte, error) {
 }
 
 // startSegment closes the active segment and creates segment id.
-func (q *diskQueue) startSegment(id uint64) error {
+func (q *Queue) startSegment(id uint64) error {
 	if q.active != nil {
 		if err := q.active.Close(); err != nil {
 			q.logger.Warn("closing queue segment", "err", err)
@@ -292,10 +295,10 @@ func syncDir(dir string) error {
 // recordSize is the bytes a payload takes in a segment.
 func recordSize(payload []byte) int64 { return int64(recordHeaderSize + len(payload)) }
 
-// append writes payloads in order as far as the disk budget allows, syncing
-// once per segment written. It returns how many were written; errQueueFull
+// Append writes payloads in order as far as the disk budget allows, syncing
+// once per segment written. It returns how many were written; ErrFull
 // means the rest did not fit.
-func (q *diskQueue) append(payloads [][]byte) (int, error) {
+func (q *Queue) Append(payloads [][]byte) (int, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
@@ -309,7 +312,7 @@ func (q *diskQueue) append(payloads [][]byte) (int, error) {
 			if err := q.flush(buf, buffered); err != nil {
 				return written, err
 			}
-			return written + buffered, errQueueFull
+			return written + buffered, ErrFull
 		}
 		if seg := q.segments[len(q.segments)-1]; seg.size+int64(len(buf)) > 0 && seg.size+int64(len(buf))+size > q.segmentBytes {
 			if err := q.flush(buf, buffered); err != nil {
@@ -334,7 +337,7 @@ func (q *diskQueue) append(payloads [][]byte) (int, error) {
 // flush writes buf, holding n records, at the end of the active segment and
 // syncs it. On failure the segment is cut back to its last good record, so a
 // partial write is never followed by good ones.
-func (q *diskQueue) flush(buf []byte, n int) error {
+func (q *Queue) flush(buf []byte, n int) error {
 	if len(buf) == 0 {
 		return nil
 	}
@@ -365,89 +368,89 @@ func (q *diskQueue) flush(buf []byte, n int) error {
 	return nil
 }
 
-// batch is a run of records read from the queue; next is the position after it.
-type batch struct {
-	payloads [][]byte
-	bytes    int64
-	next     position
+// Batch is a run of records read from the queue; Next is the position after it.
+type Batch struct {
+	Payloads [][]byte
+	Bytes    int64 // of the payloads
+	Next     Position
 }
 
-// peek reads up to maxRecords records, and up to maxBytes of payload (but at
+// Peek reads up to maxRecords records, and up to maxBytes of payload (but at
 // least one record), from the acknowledged position. Only the single reader
-// calls peek and commit, so the segments it reads are not removed under it.
-func (q *diskQueue) peek(maxRecords int, maxBytes int64) (batch, error) {
+// calls Peek and Commit, so the segments it reads are not removed under it.
+func (q *Queue) Peek(maxRecords int, maxBytes int64) (Batch, error) {
 	q.mu.Lock()
 	segments := slices.Clone(q.segments)
 	pos := q.ack
 	q.mu.Unlock()
 
-	b := batch{next: pos}
+	b := Batch{Next: pos}
 	for i, seg := range segments {
 		if seg.id < pos.segment {
 			continue
 		}
 		last := i == len(segments)-1
-		if seg.id > b.next.segment {
-			b.next = position{segment: seg.id}
+		if seg.id > b.Next.segment {
+			b.Next = Position{segment: seg.id}
 		}
-		if b.next.offset < seg.size {
+		if b.Next.offset < seg.size {
 			done, err := q.readSegment(seg, &b, maxRecords, maxBytes)
 			if err != nil {
-				return batch{}, err
+				return Batch{}, err
 			}
 			if done {
 				break
 			}
 		}
-		if !last && b.next.offset >= seg.size {
-			b.next = position{segment: segments[i+1].id}
+		if !last && b.Next.offset >= seg.size {
+			b.Next = Position{segment: segments[i+1].id}
 		}
 	}
 	return b, nil
 }
 
-// readSegment adds records of seg from b.next to b; done means b is full.
-func (q *diskQueue) readSegment(seg segment, b *batch, maxRecords int, maxBytes int64) (done bool, err error) {
+// readSegment adds records of seg from b.Next to b; done means b is full.
+func (q *Queue) readSegment(seg segment, b *Batch, maxRecords int, maxBytes int64) (done bool, err error) {
 	f, err := os.Open(q.segmentPath(seg.id))
 	if err != nil {
 		return false, fmt.Errorf("open queue segment: %w", err)
 	}
 	defer f.Close()
-	r := bufio.NewReaderSize(io.NewSectionReader(f, b.next.offset, seg.size-b.next.offset), 64<<10)
-	for b.next.offset < seg.size {
-		if len(b.payloads) >= maxRecords {
+	r := bufio.NewReaderSize(io.NewSectionReader(f, b.Next.offset, seg.size-b.Next.offset), 64<<10)
+	for b.Next.offset < seg.size {
+		if len(b.Payloads) >= maxRecords {
 			return true, nil
 		}
-		payload, err := readRecord(r, seg.size-b.next.offset)
+		payload, err := readRecord(r, seg.size-b.Next.offset)
 		if err != nil {
 			q.logger.Warn("skipping damaged records in a queue segment (disk corruption)",
-				"segment", seg.id, "offset", b.next.offset, "skippedBytes", seg.size-b.next.offset, "reason", err)
-			b.next.offset = seg.size
+				"segment", seg.id, "offset", b.Next.offset, "skippedBytes", seg.size-b.Next.offset, "reason", err)
+			b.Next.offset = seg.size
 			return false, nil
 		}
-		if len(b.payloads) > 0 && b.bytes+int64(len(payload)) > maxBytes {
+		if len(b.Payloads) > 0 && b.Bytes+int64(len(payload)) > maxBytes {
 			return true, nil
 		}
-		b.payloads = append(b.payloads, payload)
-		b.bytes += int64(len(payload))
-		b.next.offset += recordSize(payload)
+		b.Payloads = append(b.Payloads, payload)
+		b.Bytes += int64(len(payload))
+		b.Next.offset += recordSize(payload)
 	}
 	return false, nil
 }
 
-// commit acknowledges everything before b.next: the position is made durable
+// Commit acknowledges everything before b.Next: the position is made durable
 // and segments wholly before it are removed.
-func (q *diskQueue) commit(b batch) error {
+func (q *Queue) Commit(b Batch) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if !q.ack.before(b.next) {
+	if !q.ack.Before(b.Next) {
 		return nil
 	}
-	if err := q.writeAck(b.next); err != nil {
+	if err := q.writeAck(b.Next); err != nil {
 		return err
 	}
-	q.ack = b.next
-	q.records = max(q.records-int64(len(b.payloads)), 0)
+	q.ack = b.Next
+	q.records = max(q.records-int64(len(b.Payloads)), 0)
 	keep := q.segments[:0]
 	for _, seg := range q.segments {
 		if seg.id >= q.ack.segment {
@@ -468,14 +471,14 @@ func (q *diskQueue) commit(b batch) error {
 	return nil
 }
 
-// stats returns the records and bytes waiting to be delivered, and the bytes on disk.
-func (q *diskQueue) stats() (records, pendingBytes, onDisk int64) {
+// Stats returns the records and bytes waiting to be delivered, and the bytes on disk.
+func (q *Queue) Stats() (records, pendingBytes, onDisk int64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.records, q.pendingBytesLocked(), q.onDisk
 }
 
-func (q *diskQueue) pendingBytesLocked() int64 {
+func (q *Queue) pendingBytesLocked() int64 {
 	var n int64
 	for _, seg := range q.segments {
 		switch {
@@ -488,11 +491,11 @@ func (q *diskQueue) pendingBytesLocked() int64 {
 	return n
 }
 
-// ready signals, at most once per wait, that records were appended.
-func (q *diskQueue) ready() <-chan struct{} { return q.notify }
+// Ready signals, at most once per wait, that records were appended.
+func (q *Queue) Ready() <-chan struct{} { return q.notify }
 
-// close releases the files; what was appended stays on disk.
-func (q *diskQueue) close() error {
+// Close releases the files; what was appended stays on disk.
+func (q *Queue) Close() error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
@@ -502,9 +505,18 @@ func (q *diskQueue) close() error {
 	return errors.Join(q.active.Close(), q.ackFile.Close())
 }
 
-// ackedBefore reports whether the acknowledged position is before p.
-func (q *diskQueue) ackedBefore(p position) bool {
+// AckedBefore reports whether the acknowledged position is before p.
+func (q *Queue) AckedBefore(p Position) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.ack.before(p)
+	return q.ack.Before(p)
+}
+
+// End is the position after the last record appended: once AckedBefore(End())
+// is false, everything appended before it has been committed.
+func (q *Queue) End() Position {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	seg := q.segments[len(q.segments)-1]
+	return Position{segment: seg.id, offset: seg.size}
 }

@@ -1,4 +1,4 @@
-package trail
+package diskqueue
 
 import (
 	"bytes"
@@ -9,29 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 )
-
-// logBuffer collects log output safely from several goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 
 func payloads(from, to int) [][]byte {
 	var out [][]byte
@@ -41,43 +20,43 @@ func payloads(from, to int) [][]byte {
 	return out
 }
 
-func openQueue(t *testing.T, dir string, budget, segmentBytes int64, log *logBuffer) *diskQueue {
+func openQueue(t *testing.T, dir string, budget, segmentBytes int64, log *strings.Builder) *Queue {
 	t.Helper()
 	logger := slog.New(slog.DiscardHandler)
 	if log != nil {
-		logger = log.logger()
+		logger = slog.New(slog.NewTextHandler(log, nil))
 	}
-	q, err := openDiskQueue(dir, budget, segmentBytes, logger)
+	q, err := Open(dir, budget, segmentBytes, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { q.close() })
+	t.Cleanup(func() { q.Close() })
 	return q
 }
 
-func mustAppend(t *testing.T, q *diskQueue, p [][]byte) {
+func mustAppend(t *testing.T, q *Queue, p [][]byte) {
 	t.Helper()
-	if n, err := q.append(p); err != nil || n != len(p) {
+	if n, err := q.Append(p); err != nil || n != len(p) {
 		t.Fatalf("append: wrote %d of %d: %v", n, len(p), err)
 	}
 }
 
 // drain peeks and commits until the queue is empty and returns what it read.
-func drain(t *testing.T, q *diskQueue, per int) []string {
+func drain(t *testing.T, q *Queue, per int) []string {
 	t.Helper()
 	var got []string
 	for {
-		b, err := q.peek(per, 1<<20)
+		b, err := q.Peek(per, 1<<20)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := q.commit(b); err != nil {
+		if err := q.Commit(b); err != nil {
 			t.Fatal(err)
 		}
-		if len(b.payloads) == 0 {
+		if len(b.Payloads) == 0 {
 			return got
 		}
-		for _, p := range b.payloads {
+		for _, p := range b.Payloads {
 			got = append(got, string(p))
 		}
 	}
@@ -106,34 +85,34 @@ func TestDiskQueueDeliversInOrderAndResumesFromTheAcknowledgement(t *testing.T) 
 	q := openQueue(t, dir, 1<<20, 1<<20, nil)
 	mustAppend(t, q, payloads(0, 10))
 
-	b, err := q.peek(4, 1<<20)
+	b, err := q.Peek(4, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := strs(b.payloads), strs(payloads(0, 4)); !slices.Equal(got, want) {
+	if got, want := strs(b.Payloads), strs(payloads(0, 4)); !slices.Equal(got, want) {
 		t.Fatalf("first batch: got %v, want %v", got, want)
 	}
-	again, _ := q.peek(4, 1<<20)
-	if !slices.Equal(strs(again.payloads), strs(b.payloads)) {
+	again, _ := q.Peek(4, 1<<20)
+	if !slices.Equal(strs(again.Payloads), strs(b.Payloads)) {
 		t.Fatal("a batch not acknowledged must be read again")
 	}
-	if err := q.commit(b); err != nil {
+	if err := q.Commit(b); err != nil {
 		t.Fatal(err)
 	}
-	if records, _, _ := q.stats(); records != 6 {
+	if records, _, _ := q.Stats(); records != 6 {
 		t.Fatalf("records waiting: got %d, want 6", records)
 	}
-	q.close()
+	q.Close()
 
 	q = openQueue(t, dir, 1<<20, 1<<20, nil)
-	if records, _, _ := q.stats(); records != 6 {
+	if records, _, _ := q.Stats(); records != 6 {
 		t.Fatalf("records waiting after reopening: got %d, want 6", records)
 	}
 	mustAppend(t, q, payloads(10, 12))
 	if got, want := drain(t, q, 3), strs(payloads(4, 12)); !slices.Equal(got, want) {
 		t.Fatalf("after reopening: got %v, want %v", got, want)
 	}
-	if records, pending, _ := q.stats(); records != 0 || pending != 0 {
+	if records, pending, _ := q.Stats(); records != 0 || pending != 0 {
 		t.Fatalf("an empty queue reports %d records, %d bytes", records, pending)
 	}
 }
@@ -156,16 +135,16 @@ func TestDiskQueueRollsSegmentsAndRemovesDeliveredOnes(t *testing.T) {
 func TestDiskQueueBatchesAreBoundedByBytesButHoldAtLeastOneRecord(t *testing.T) {
 	q := openQueue(t, t.TempDir(), 1<<20, 1<<20, nil)
 	mustAppend(t, q, [][]byte{bytes.Repeat([]byte("a"), 100), []byte("b"), []byte("c")})
-	b, err := q.peek(10, 50)
+	b, err := q.Peek(10, 50)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(b.payloads) != 1 {
-		t.Fatalf("an oversized record goes alone: got %d records", len(b.payloads))
+	if len(b.Payloads) != 1 {
+		t.Fatalf("an oversized record goes alone: got %d records", len(b.Payloads))
 	}
-	q.commit(b)
-	b, _ = q.peek(10, 1)
-	if got := strs(b.payloads); !slices.Equal(got, []string{"b"}) {
+	q.Commit(b)
+	b, _ = q.Peek(10, 1)
+	if got := strs(b.Payloads); !slices.Equal(got, []string{"b"}) {
 		t.Fatalf("got %v", got)
 	}
 }
@@ -174,14 +153,14 @@ func TestDiskQueueSkipsATruncatedTail(t *testing.T) {
 	dir := t.TempDir()
 	q := openQueue(t, dir, 1<<20, 1<<20, nil)
 	mustAppend(t, q, payloads(0, 5))
-	q.close()
+	q.Close()
 	seg := segmentFiles(t, dir)[0]
 	info, _ := os.Stat(seg)
 	if err := os.Truncate(seg, info.Size()-3); err != nil { // a crash in the middle of the last write
 		t.Fatal(err)
 	}
 
-	var log logBuffer
+	var log strings.Builder
 	q = openQueue(t, dir, 1<<20, 1<<20, &log)
 	mustAppend(t, q, payloads(5, 7))
 	want := append(strs(payloads(0, 4)), strs(payloads(5, 7))...)
@@ -197,10 +176,10 @@ func TestDiskQueueSkipsACorruptRecordAndTheRestOfItsSegment(t *testing.T) {
 	dir := t.TempDir()
 	q := openQueue(t, dir, 1<<20, 1<<20, nil)
 	mustAppend(t, q, payloads(0, 5))
-	q.close()
+	q.Close()
 	q = openQueue(t, dir, 1<<20, 1<<20, nil) // a second segment
 	mustAppend(t, q, payloads(5, 8))
-	q.close()
+	q.Close()
 
 	first := segmentFiles(t, dir)[0]
 	data, err := os.ReadFile(first)
@@ -213,7 +192,7 @@ func TestDiskQueueSkipsACorruptRecordAndTheRestOfItsSegment(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var log logBuffer
+	var log strings.Builder
 	q = openQueue(t, dir, 1<<20, 1<<20, &log)
 	want := append(strs(payloads(0, 2)), strs(payloads(5, 8))...)
 	if got := drain(t, q, 100); !slices.Equal(got, want) {
@@ -228,17 +207,17 @@ func TestDiskQueueRefusesRecordsBeyondItsBudget(t *testing.T) {
 	dir := t.TempDir()
 	record := recordSize(payloads(0, 1)[0])
 	q := openQueue(t, dir, 5*record, 1<<20, nil)
-	n, err := q.append(payloads(0, 8))
-	if !errors.Is(err, errQueueFull) || n != 5 {
-		t.Fatalf("got %d written, %v; want 5 and errQueueFull", n, err)
+	n, err := q.Append(payloads(0, 8))
+	if !errors.Is(err, ErrFull) || n != 5 {
+		t.Fatalf("got %d written, %v; want 5 and ErrFull", n, err)
 	}
-	if n, err := q.append(payloads(8, 9)); !errors.Is(err, errQueueFull) || n != 0 {
+	if n, err := q.Append(payloads(8, 9)); !errors.Is(err, ErrFull) || n != 0 {
 		t.Fatalf("a full queue took a record: %d, %v", n, err)
 	}
 	if got := drain(t, q, 100); !slices.Equal(got, strs(payloads(0, 5))) {
 		t.Fatalf("got %v", got)
 	}
-	_, _, onDisk := q.stats()
+	_, _, onDisk := q.Stats()
 	if onDisk > 5*record {
 		t.Fatalf("%d bytes on disk, budget %d", onDisk, 5*record)
 	}
@@ -248,7 +227,7 @@ func TestDiskQueueFreesItsBudgetAsSegmentsAreDelivered(t *testing.T) {
 	record := recordSize(payloads(0, 1)[0])
 	q := openQueue(t, t.TempDir(), 8*record, 2*record, nil)
 	mustAppend(t, q, payloads(0, 8))
-	if n, err := q.append(payloads(8, 9)); !errors.Is(err, errQueueFull) || n != 0 {
+	if n, err := q.Append(payloads(8, 9)); !errors.Is(err, ErrFull) || n != 0 {
 		t.Fatalf("a full queue took a record: %d, %v", n, err)
 	}
 	drain(t, q, 100)
@@ -262,13 +241,13 @@ func TestDiskQueueWithADamagedAckFileSendsEverythingAgain(t *testing.T) {
 	dir := t.TempDir()
 	q := openQueue(t, dir, 1<<20, 1<<20, nil)
 	mustAppend(t, q, payloads(0, 4))
-	b, _ := q.peek(2, 1<<20)
-	q.commit(b)
-	q.close()
+	b, _ := q.Peek(2, 1<<20)
+	q.Commit(b)
+	q.Close()
 	if err := os.WriteFile(filepath.Join(dir, ackFileName), []byte("garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var log logBuffer
+	var log strings.Builder
 	q = openQueue(t, dir, 1<<20, 1<<20, &log)
 	if got := drain(t, q, 100); !slices.Equal(got, strs(payloads(0, 4))) {
 		t.Fatalf("got %v", got)
@@ -284,16 +263,16 @@ func TestDiskQueueNumbersNewSegmentsAfterTheAcknowledgedOne(t *testing.T) {
 	for range 3 { // three segments, all delivered
 		mustAppend(t, q, payloads(0, 2))
 		drain(t, q, 100)
-		q.close()
+		q.Close()
 		q = openQueue(t, dir, 1<<20, 1<<20, nil)
 	}
-	q.close()
+	q.Close()
 	for _, f := range segmentFiles(t, dir) { // an operator cleans up the segments, not the ack file
 		os.Remove(f)
 	}
 	q = openQueue(t, dir, 1<<20, 1<<20, nil)
 	mustAppend(t, q, payloads(0, 3))
-	q.close() // a crash before anything is delivered
+	q.Close() // a crash before anything is delivered
 	q = openQueue(t, dir, 1<<20, 1<<20, nil)
 	if got := drain(t, q, 100); !slices.Equal(got, strs(payloads(0, 3))) {
 		t.Fatalf("got %v: records written after the cleanup were taken as delivered", got)
@@ -303,12 +282,38 @@ func TestDiskQueueNumbersNewSegmentsAfterTheAcknowledgedOne(t *testing.T) {
 func TestDiskQueueRefusesASecondWriterOfItsDirectory(t *testing.T) {
 	dir := t.TempDir()
 	q := openQueue(t, dir, 1<<20, 1<<16, nil)
-	if _, err := openDiskQueue(dir, 1<<20, 1<<16, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "in use by another process") {
+	if _, err := Open(dir, 1<<20, 1<<16, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "in use by another process") {
 		t.Fatalf("a second queue on the directory: %v", err)
 	}
 	// Once the first is closed, the directory can be opened again.
-	if err := q.close(); err != nil {
+	if err := q.Close(); err != nil {
 		t.Fatal(err)
 	}
 	openQueue(t, dir, 1<<20, 1<<16, nil)
+}
+
+func TestDiskQueueEndIsAcknowledgedOnceEverythingAppendedIsCommitted(t *testing.T) {
+	dir := t.TempDir()
+	q := openQueue(t, dir, 1<<20, 64, nil)
+	mustAppend(t, q, payloads(0, 10))
+	end := q.End()
+	mustAppend(t, q, payloads(10, 12))
+	b, _ := q.Peek(9, 1<<20)
+	q.Commit(b)
+	if !q.AckedBefore(end) {
+		t.Fatal("nine of ten records committed, yet the end of the tenth counts as acknowledged")
+	}
+	b, _ = q.Peek(1, 1<<20)
+	q.Commit(b)
+	if q.AckedBefore(end) {
+		t.Fatal("all ten records committed, yet the end of the tenth is not acknowledged")
+	}
+	q.Close()
+	q = openQueue(t, dir, 1<<20, 64, nil) // a reopened queue with nothing appended yet
+	if got := drain(t, q, 100); !slices.Equal(got, strs(payloads(10, 12))) {
+		t.Fatalf("got %v", got)
+	}
+	if q.AckedBefore(q.End()) {
+		t.Fatal("an emptied queue does not count its end as acknowledged")
+	}
 }

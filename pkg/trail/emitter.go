@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/bailiff/bailiff/pkg/diskqueue"
 	"github.com/bailiff/bailiff/pkg/store"
 )
 
@@ -95,7 +96,7 @@ type Emitter struct {
 	writeDelay time.Duration
 	maxEvent   int64
 	memory     *memoryQueue
-	disk       *diskQueue
+	disk       *diskqueue.Queue
 	metrics    *emitterMetrics
 	logger     *slog.Logger
 	logs       *throttle
@@ -125,7 +126,7 @@ func NewEmitter(opts EmitterOptions) (*Emitter, error) {
 	if err != nil {
 		return nil, err
 	}
-	disk, err := openDiskQueue(opts.QueueDir, opts.DiskBytes, opts.SegmentBytes, opts.Logger)
+	disk, err := diskqueue.Open(opts.QueueDir, opts.DiskBytes, opts.SegmentBytes, opts.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("trail queue %s: %w", opts.QueueDir, err)
 	}
@@ -236,9 +237,9 @@ func (e *Emitter) persist(events []store.Event) {
 		}
 		payloads = append(payloads, p)
 	}
-	n, err := e.disk.append(payloads)
+	n, err := e.disk.Append(payloads)
 	switch {
-	case errors.Is(err, errQueueFull):
+	case errors.Is(err, diskqueue.ErrFull):
 		e.drop(dropDiskFull, len(payloads)-n, err)
 	case err != nil:
 		e.drop(dropWriteError, len(payloads)-n, err)
@@ -262,7 +263,7 @@ func (e *Emitter) drop(reason string, n int, err error) {
 }
 
 func (e *Emitter) updateDiskGauges() {
-	records, pending, onDisk := e.disk.stats()
+	records, pending, onDisk := e.disk.Stats()
 	e.metrics.queueEvents.WithLabelValues("disk").Set(float64(records))
 	e.metrics.queueBytes.Set(float64(pending))
 	e.metrics.diskBytes.Set(float64(onDisk))
@@ -281,7 +282,7 @@ func (e *Emitter) Close(ctx context.Context) error {
 		}
 		e.stopShipper()
 		<-e.shipperDone
-		e.closeErr = errors.Join(e.closeErr, e.disk.close())
+		e.closeErr = errors.Join(e.closeErr, e.disk.Close())
 	})
 	return e.closeErr
 }

@@ -300,7 +300,7 @@ func TestEmitterDropsAndCountsWhatExceedsTheDiskBudget(t *testing.T) {
 	if full == 0 || queued+full != 2000 {
 		t.Fatalf("%v queued and %v dropped, want some dropped and 2000 in all", queued, full)
 	}
-	if _, _, onDisk := e.disk.stats(); onDisk > 32<<10 {
+	if _, _, onDisk := e.disk.Stats(); onDisk > 32<<10 {
 		t.Fatalf("%d bytes on disk, budget %d", onDisk, 32<<10)
 	}
 	if lines := strings.Count(logs.String(), "reason=disk_full"); lines == 0 || float64(lines) >= full {

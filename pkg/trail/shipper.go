@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"time"
+
+	"github.com/bailiff/bailiff/pkg/diskqueue"
 )
 
 // sender delivers a batch of a cluster's events; Client is the real one.
@@ -20,7 +22,7 @@ var _ sender = (*Client)(nil)
 // shipper moves batches from the disk queue to the server, acknowledging each
 // only after a 2xx answer.
 type shipper struct {
-	queue      *diskQueue
+	queue      *diskqueue.Queue
 	send       sender
 	cluster    string
 	maxEvents  int
@@ -43,19 +45,19 @@ type shipper struct {
 func (s *shipper) run(ctx context.Context) {
 	backoff := s.minBackoff
 	var failures int
-	var singlesUntil position // events before this go one at a time
-	var filling bool          // the partial batch peeked has had its batchDelay
+	var singlesUntil diskqueue.Position // events before this go one at a time
+	var filling bool                    // the partial batch peeked has had its batchDelay
 	for ctx.Err() == nil {
 		limit := s.maxEvents
-		if s.queue.ackedBefore(singlesUntil) {
+		if s.queue.AckedBefore(singlesUntil) {
 			limit = 1
 		}
-		b, err := s.queue.peek(limit, s.maxBytes)
-		if err == nil && len(b.payloads) == 0 {
-			err = s.queue.commit(b) // moves past skipped damage, if any
+		b, err := s.queue.Peek(limit, s.maxBytes)
+		if err == nil && len(b.Payloads) == 0 {
+			err = s.queue.Commit(b) // moves past skipped damage, if any
 			if err == nil {
 				select {
-				case <-s.queue.ready():
+				case <-s.queue.Ready():
 				case <-ctx.Done():
 				}
 				continue
@@ -67,21 +69,21 @@ func (s *shipper) run(ctx context.Context) {
 			backoff = min(2*backoff, s.maxBackoff)
 			continue
 		}
-		if s.batchDelay > 0 && !filling && len(b.payloads) < limit && b.bytes < s.maxBytes {
+		if s.batchDelay > 0 && !filling && len(b.Payloads) < limit && b.Bytes < s.maxBytes {
 			filling = true
 			sleep(ctx, s.batchDelay)
 			continue
 		}
 		filling = false
-		events := make([]json.RawMessage, len(b.payloads))
-		for i, p := range b.payloads {
+		events := make([]json.RawMessage, len(b.Payloads))
+		for i, p := range b.Payloads {
 			events[i] = p
 		}
 		resp, err := s.send.Ingest(ctx, s.cluster, events)
 		var status *StatusError
 		switch {
 		case err == nil:
-			if err := s.queue.commit(b); err != nil {
+			if err := s.queue.Commit(b); err != nil {
 				s.logger.Error("cannot record delivered trail events; they will be sent again", "err", err)
 			}
 			s.metrics.batches.Inc()
@@ -96,15 +98,15 @@ func (s *shipper) run(ctx context.Context) {
 			return
 		case errors.As(err, &status) && status.Rejected():
 			s.metrics.shipErrors.WithLabelValues("rejected").Inc()
-			if len(b.payloads) > 1 {
+			if len(b.Payloads) > 1 {
 				s.logger.Warn("the server rejected a batch of trail events; sending them one by one to find the bad ones",
-					"events", len(b.payloads), "err", err)
-				singlesUntil = b.next
+					"events", len(b.Payloads), "err", err)
+				singlesUntil = b.Next
 				continue
 			}
-			s.logger.Error("the server rejected a trail event; dropping it", "event", eventID(b.payloads[0]), "err", err)
+			s.logger.Error("the server rejected a trail event; dropping it", "event", eventID(b.Payloads[0]), "err", err)
 			s.metrics.dropped.WithLabelValues(dropRejected).Inc()
-			if err := s.queue.commit(b); err != nil {
+			if err := s.queue.Commit(b); err != nil {
 				s.logger.Error("cannot record a dropped trail event", "err", err)
 			}
 			s.changed()
