@@ -123,7 +123,7 @@ func run(ctx context.Context, o options) error {
 	}
 
 	auditor, err := start(o.dir, "audit", o.bailiff, "audit", "--kubeconfig", c.Kubeconfig, "--config", o.config, "--cluster", cluster,
-		"--server", srv.url, "--token-file", srv.clusterToken, "--server-ca-file", srv.caFile,
+		"--server", srv.url, "--token-file", srv.clusterToken, "--server-ca-file", srv.caFile, "--queue-dir", filepath.Join(o.dir, "audit-queue"),
 		"--leader-elect=false", "--metrics-addr", "0", "--health-addr", "0", "--log-format", "text", "--interval", "10m")
 	if err != nil {
 		return err
