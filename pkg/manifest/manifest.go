@@ -192,8 +192,11 @@ func decodeYAMLDocument(file string, doc document) ([]Object, []error) {
 		return nil, nil // a document of comments only
 	}
 	line := doc.firstLine + body.Line - 1
-	v, err := yamlvalue.FromNode(body)
+	v, err := yamlvalue.FromManifestNode(body, doc.data)
 	if err != nil {
+		if at := (*yamlvalue.LineError)(nil); errors.As(err, &at) {
+			line, err = doc.firstLine+at.Line-1, at.Err
+		}
 		return nil, []error{&Error{File: file, Line: line, Err: err}}
 	}
 	obj, ok := v.(map[string]any)

@@ -5,8 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	"go.yaml.in/yaml/v3"
 )
 
 const (
@@ -18,11 +16,13 @@ const (
 
 // DecodeFast decodes one YAML document (no "---" separator lines inside; the caller
 // splits streams) when it stays within the subset of YAML that Kubernetes manifests use,
-// giving exactly the value FromNode gives for yaml.v3's parse of it, and the line
-// (1-based, within doc) on which the top-level node starts, as yaml.Node.Line of the
-// document's content node. ok is false when the document leaves the subset or is not
-// valid YAML: the caller then parses it with yaml.v3, which also reports errors. A
-// document of only blank lines and comments gives v == nil and line == 0.
+// giving exactly the value Kubernetes reads from it (FromManifestNode's value, see there:
+// YAML 1.1 scalars, as sigs.k8s.io/yaml resolves them), and the line (1-based, within
+// doc) on which the top-level node starts, as yaml.Node.Line of the document's content
+// node. ok is false when the document leaves the subset, is not valid YAML, or holds
+// something Kubernetes refuses (NaN, a null key): the caller then parses it with
+// yaml.v3 and FromManifestNode, which report errors. A document of only blank lines and
+// comments gives v == nil and line == 0.
 func DecodeFast(doc []byte) (v any, line int, ok bool) {
 	if !validText(doc) {
 		return nil, 0, false
@@ -77,10 +77,10 @@ func validText(doc []byte) bool {
 // collections, and the builder, which may be left with unfinished ones, is dropped.
 type builder[T, M, S any] interface {
 	str(s string) T    // a string
-	number(s string) T // a decimal integer that FromNode writes back unchanged
+	number(s string) T // a decimal integer that JSON writes back unchanged
 	boolean(b bool) T
 	null() T
-	scalar(v any) (T, error) // a value Scalar gives
+	scalar(v any) (T, error) // a value jsonValue gives
 
 	mapping() M
 	// put adds key k with value v and reports whether k is new: a duplicate key makes
@@ -215,7 +215,8 @@ func (p *fastParser[T, M, S, B]) blockMapping(ind int) T {
 	}
 }
 
-// key reads an implicit key and its ':' indicator, on one line.
+// key reads an implicit key and its ':' indicator, on one line, giving the JSON key it
+// becomes.
 func (p *fastParser[T, M, S, B]) key(flow bool) string {
 	start, plain := p.pos, false
 	var k string
@@ -231,6 +232,32 @@ func (p *fastParser[T, M, S, B]) key(flow bool) string {
 		return ""
 	}
 	p.pos++
+	if !plain || p.bad || !mayResolve(k) {
+		return k
+	}
+	return p.plainKey(k)
+}
+
+// plainKey gives the JSON key of a plain key that may be a YAML 1.1 word or a number: a
+// key go-yaml v2 resolves to a number or a boolean becomes its text ("1", "true"), as
+// sigs.k8s.io/yaml writes it.
+func (p *fastParser[T, M, S, B]) plainKey(s string) string {
+	var v any
+	if s[0] >= 'A' { // a letter or '~': a word or a string
+		var word bool
+		if v, word = yaml11Word(s); !word {
+			return s
+		}
+	} else {
+		v, _ = resolvePlain(s)
+		if _, isString := v.(string); isString {
+			return s // "1.2.3"
+		}
+	}
+	k, err := jsonKey(v)
+	if err != nil {
+		p.bad = true // a null key: left to FromManifestNode, which reports it
+	}
 	return k
 }
 
@@ -536,21 +563,23 @@ func (p *fastParser[T, M, S, B]) blockBreaks(indent *int, parent int) (breaks in
 	return breaks
 }
 
-// resolve gives the value of a plain scalar as yaml.v3 resolves it and FromNode converts
-// it, answering the common cases directly and the others through Scalar.
+// resolve gives the value of a plain scalar as go-yaml v2 resolves it and JSON carries
+// it, answering the common cases directly and the others through resolvePlain.
 func (p *fastParser[T, M, S, B]) resolve(s string) T {
 	if p.bad {
 		return p.fail()
 	}
 	switch s[0] {
 	case 'y', 'Y', 'n', 'N', 't', 'T', 'f', 'F', 'o', 'O', '~':
-		switch s {
-		case "true", "True", "TRUE":
-			return p.b.boolean(true)
-		case "false", "False", "FALSE":
-			return p.b.boolean(false)
-		case "~", "null", "Null", "NULL":
+		if len(s) > 5 { // longer than any YAML 1.1 word
+			break
+		}
+		switch v, ok := yaml11Word(s); {
+		case !ok:
+		case v == nil:
 			return p.b.null()
+		default:
+			return p.b.boolean(v.(bool))
 		}
 	case '+', '-', '.', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 		if decimal, quantity := numberShape(s); decimal {
@@ -558,9 +587,10 @@ func (p *fastParser[T, M, S, B]) resolve(s string) T {
 		} else if quantity {
 			return p.b.str(s)
 		}
-		x, err := Scalar(&yaml.Node{Kind: yaml.ScalarNode, Value: s, Line: p.line})
+		r, _ := resolvePlain(s)
+		x, err := jsonValue(r)
 		if err != nil {
-			return p.fail()
+			return p.fail() // NaN or infinity: left to FromManifestNode, which reports it
 		}
 		v, err := p.b.scalar(x)
 		if err != nil {
@@ -572,8 +602,8 @@ func (p *fastParser[T, M, S, B]) resolve(s string) T {
 }
 
 // numberShape tells whether s, which starts like a number, is a decimal, an int that
-// FromNode writes back unchanged ("0", "-12", at most 18 digits), or a quantity ("250m",
-// "1Gi": a digit 1-9, then digits and ASCII letters, one of them not e or E). yaml.v3
+// JSON writes back unchanged ("0", "-12", at most 18 digits), or a quantity ("250m",
+// "1Gi": a digit 1-9, then digits and ASCII letters, one of them not e or E). go-yaml v2
 // reads a quantity as no int (a base prefix needs a leading 0), float (its pattern
 // allows no such letter) or timestamp (which needs a '-'), so it stays a string.
 func numberShape(s string) (decimal, quantity bool) {

@@ -119,16 +119,17 @@ func combinations(yield func([]byte)) {
 }
 
 // valueCases are documents whose OPA form needs care: shared terms, interned and
-// long numbers, values only Scalar resolves, and mappings long enough to find duplicate
-// keys through an index.
+// long numbers, values only resolvePlain resolves, and mappings long enough to find
+// duplicate keys through an index.
 var valueCases = []struct{ name, doc string }{
 	{"common strings", "apiVersion: v1\nkind: Pod\nmetadata: {name: \"\", labels: {app: web}}\n" +
 		"spec: {containers: [{name: a, image: b, resources: {limits: {cpu: 250m, memory: 1Gi}}}]}\n"},
 	{"interned numbers", "a: [-1, 0, 1, 7, 42, 512, 513, 999, -2, -0, 1000]\n"},
 	{"long numbers", "a: 123456789012345678\nb: -123456789012345678\nc: 1234567890123456789\n"},
-	{"numbers through Scalar", "a: 0x10\nb: 0o17\nc: +1\nd: 1_000\ne: 9223372036854775808\n" +
-		"f: 18446744073709551616\ng: 1e3\nh: 1.5\ni: .inf\nj: -.Inf\nk: .NaN\nl: 1e400\nm: 0b101\n"},
-	{"strings through Scalar", "a: 2027-01-31\nb: 1:20\nc: 1.2.3\nd: 0.\ne: -x\n"},
+	{"numbers through resolvePlain", "a: 0x10\nb: 0o17\nc: +1\nd: 1_000\ne: 9223372036854775808\n" +
+		"f: 18446744073709551616\ng: 1e3\nh: 1.5\nl: 1e400\nm: 0b101\nn: 0777\no: -1e-7\np: 1e21\n"},
+	{"strings through resolvePlain", "a: 2027-01-31\nb: 1:20\nc: 1.2.3\nd: 0.\ne: -x\n"},
+	{"YAML 1.1 booleans and keys", "a: [yes, No, on, OFF, y, N]\n1: x\nyes: y\n0x10: z\n1.5: w\n"},
 	{"booleans and nulls", "a: true\nb: False\nc: ~\nd:\ne: [null, TRUE, ~]\nf: {x: NULL}\n"},
 	{"empty collections", "a: []\nb: {}\nc: [[], {}]\n"},
 	{"large mapping", largeMapping(40, 0)},

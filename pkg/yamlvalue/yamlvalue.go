@@ -1,9 +1,12 @@
-// Package yamlvalue turns YAML nodes into the JSON-shaped Go values Kubernetes and
-// policies use (map[string]any, []any, string, bool, json.Number, float64, nil).
+// Package yamlvalue turns YAML into the JSON-shaped Go values Kubernetes and policies
+// use (map[string]any, []any, string, bool, json.Number, float64, nil).
 //
-// It differs from decoding into any with a YAML library in the ways that matter for
-// manifests: timestamps stay strings (Kubernetes fields are strings), integers stay exact
-// (json.Number), and anchors and merge keys are resolved.
+// Manifests are read as Kubernetes reads them: FromManifestNode, DecodeFast and
+// DecodeFastValue give what sigs.k8s.io/yaml, which kubectl and the API machinery use,
+// makes of the text, YAML 1.1's scalars included (yes and on are true, 0777 is octal).
+// FromNode reads Bailiff's own files by YAML 1.2's rules, as yaml.v3 resolves scalars:
+// timestamps stay strings, integers stay exact (json.Number), and anchors and merge keys
+// are resolved.
 package yamlvalue
 
 import (
@@ -18,7 +21,8 @@ import (
 // maxDepth bounds nesting so hostile input cannot exhaust the stack.
 const maxDepth = 256
 
-// FromNode converts a YAML node (a document or any node in it) to a JSON-shaped value.
+// FromNode converts a YAML node (a document or any node in it) to a JSON-shaped value,
+// resolving scalars as yaml.v3 does (YAML 1.2). Manifests need FromManifestNode.
 func FromNode(n *yaml.Node) (any, error) {
 	return convert(n, 0)
 }
