@@ -194,6 +194,30 @@ func TestAuditorOnARealAPIServer(t *testing.T) {
 		waitAudit("a resolved audit event for the deletion", func() bool { return auditEvent(t, st, "resolved", "do-anything", "BLF-RBAC-001", "deleted") })
 	})
 
+	t.Run("a Namespace's labels re-evaluate the workloads in it", func(t *testing.T) {
+		hasGeo := func() bool {
+			return slices.ContainsFunc(open("Deployment", "shop", "web"), func(f store.Finding) bool { return strings.HasPrefix(f.PolicyID, "BLF-GEO-") })
+		}
+		if hasGeo() {
+			t.Fatal("the Deployment has a placement finding before its namespace holds personal data")
+		}
+		c.mustKubectl("", "label", "namespace", "shop", "bailiff.io/data-class=personal")
+		waitAudit("a placement finding once the namespace holds personal data", hasGeo)
+		c.mustKubectl("", "label", "namespace", "shop", "bailiff.io/data-class-")
+		waitAudit("the placement finding to be resolved", func() bool { return !hasGeo() })
+	})
+
+	t.Run("a configuration change sweeps everything with the new set", func(t *testing.T) {
+		narrower := strings.Replace(fmt.Sprintf(e2eConfig, "eu-west-1"), "allowedRegistries: [registry.example.com, ghcr.io/acme]", "allowedRegistries: [ghcr.io/acme]", 1)
+		if narrower == fmt.Sprintf(e2eConfig, "eu-west-1") {
+			t.Fatal("the test's configuration edit did not apply")
+		}
+		must(t, os.WriteFile(configFile, []byte(narrower), 0o644))
+		waitAudit("the unchanged Deployment's image to be refused by the new configuration", func() bool { return hasPolicy(open("Deployment", "shop", "web"), "BLF-IMG-001") })
+		must(t, os.WriteFile(configFile, []byte(fmt.Sprintf(e2eConfig, "eu-west-1")), 0o644))
+		waitAudit("the finding to be resolved with the old configuration back", func() bool { return !hasPolicy(open("Deployment", "shop", "web"), "BLF-IMG-001") })
+	})
+
 	t.Run("the trail the auditor wrote verifies", func(t *testing.T) {
 		a.stop(t)
 		out, err := exec.Command(bin, "trail", "verify", "--store", dsn, "--cluster", "e2e").CombinedOutput()
