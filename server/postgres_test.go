@@ -16,6 +16,7 @@ import (
 
 	"github.com/bailiff/bailiff/pkg/store"
 	"github.com/bailiff/bailiff/pkg/trail"
+	"github.com/bailiff/bailiff/test/logbuf"
 	"github.com/bailiff/bailiff/test/pgtest"
 )
 
@@ -90,7 +91,7 @@ func TestTheServerFollowsPostgreSQLGoingAndComing(t *testing.T) {
 	if err := pg.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &logbuf.Buffer{}
 	api := New(Options{
 		Open:      func(ctx context.Context) (store.Store, error) { return store.Open(ctx, url) },
 		StoreName: url, RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond,

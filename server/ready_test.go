@@ -25,6 +25,7 @@ import (
 
 	"github.com/bailiff/bailiff/pkg/serve"
 	"github.com/bailiff/bailiff/pkg/store"
+	"github.com/bailiff/bailiff/test/logbuf"
 )
 
 // waitFor polls cond until it holds or the test's deadline nears. It waits for
@@ -55,7 +56,7 @@ func TestTheServerWaitsForItsStoreAndIsNotReadyMeanwhile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bailiff.db")
 	var up atomic.Bool
 	var attempts atomic.Int32
-	logs := &logBuffer{}
+	logs := &logbuf.Buffer{}
 	api := New(Options{
 		Open: func(ctx context.Context) (store.Store, error) {
 			attempts.Add(1)

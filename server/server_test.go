@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,25 +19,8 @@ import (
 
 	"github.com/bailiff/bailiff/pkg/store"
 	"github.com/bailiff/bailiff/pkg/trail"
+	"github.com/bailiff/bailiff/test/logbuf"
 )
-
-// logBuffer collects log output safely from several goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
 
 // testServer is the server behind an httptest TLS server, over real SQLite,
 // with one credential of each kind.
@@ -47,7 +29,7 @@ type testServer struct {
 	api    *Server
 	store  store.Store
 	dbPath string
-	logs   *logBuffer
+	logs   *logbuf.Buffer
 	tokens map[string]string // by credential name: admin, auditor, prod, staging
 }
 
@@ -66,7 +48,7 @@ func sqliteStore(t testing.TB) (store.Store, string) {
 func newTestServer(t testing.TB, opts Options) *testServer {
 	t.Helper()
 	st, path := sqliteStore(t)
-	logs := &logBuffer{}
+	logs := &logbuf.Buffer{}
 	opts.Store = st
 	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	api := New(opts)

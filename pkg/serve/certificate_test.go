@@ -1,7 +1,6 @@
 package serve
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/pem"
@@ -11,11 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bailiff/bailiff/test/logbuf"
 )
 
 // notAfterMetric gathers the registry and returns the metric's value, and whether it was there.
@@ -61,7 +61,7 @@ func TestTheExpiryMetricFollowsTheServedCertificate(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	logs := &lockedBuffer{}
+	logs := &logbuf.Buffer{}
 	go func() {
 		done <- Run(ctx, l, Options{Name: "test", CertDir: dir, Handler: http.NotFoundHandler(), Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	}()
@@ -127,23 +127,6 @@ func TestServedCertificateReachesAnUnspecifiedAddressOnLoopback(t *testing.T) {
 	if !got.Equal(certificateIn(t, dir)) {
 		t.Fatal("ServedCertificate returned another certificate than the one in the directory")
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func waitUntil(t *testing.T, what string, cond func() bool) {

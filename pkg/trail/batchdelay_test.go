@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bailiff/bailiff/pkg/store"
+	"github.com/bailiff/bailiff/test/logbuf"
 )
 
 // A trickle of events, such as admission decisions, is delivered in a batch or two
@@ -18,7 +19,7 @@ func TestBatchDelayDeliversATrickleInFewBatches(t *testing.T) {
 	srv := newIngestServer(t, serverUp)
 	e, err := NewEmitter(EmitterOptions{
 		ServerURL: srv.URL, Token: testToken, Cluster: "prod", QueueDir: t.TempDir(),
-		BatchDelay: 2 * time.Second, HTTPClient: srv.Client(), Logger: (&logBuffer{}).logger(), Registerer: prometheus.NewRegistry(),
+		BatchDelay: 2 * time.Second, HTTPClient: srv.Client(), Logger: (&logbuf.Buffer{}).Logger(), Registerer: prometheus.NewRegistry(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +43,7 @@ func TestCloseDoesNotWaitForABatchToFill(t *testing.T) {
 	dir := t.TempDir()
 	e, err := NewEmitter(EmitterOptions{
 		ServerURL: srv.URL, Token: testToken, Cluster: "prod", QueueDir: dir,
-		BatchDelay: time.Hour, HTTPClient: srv.Client(), Logger: (&logBuffer{}).logger(), Registerer: prometheus.NewRegistry(),
+		BatchDelay: time.Hour, HTTPClient: srv.Client(), Logger: (&logbuf.Buffer{}).Logger(), Registerer: prometheus.NewRegistry(),
 	})
 	if err != nil {
 		t.Fatal(err)

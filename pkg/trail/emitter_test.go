@@ -16,6 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/bailiff/bailiff/pkg/store"
+	"github.com/bailiff/bailiff/test/logbuf"
 )
 
 // waitFor polls cond until it holds or the test's deadline nears. It waits for
@@ -148,14 +149,14 @@ type emitterSetup struct {
 	dir       string
 	diskBytes int64
 	memory    int
-	logs      *logBuffer
+	logs      *logbuf.Buffer
 }
 
 func newTestEmitter(t *testing.T, srv *ingestServer, s emitterSetup) *Emitter {
 	t.Helper()
-	logger := (&logBuffer{}).logger()
+	logger := (&logbuf.Buffer{}).Logger()
 	if s.logs != nil {
-		logger = s.logs.logger()
+		logger = s.logs.Logger()
 	}
 	e, err := NewEmitter(EmitterOptions{
 		ServerURL: srv.URL, Token: testToken, Cluster: "prod", QueueDir: s.dir,
@@ -289,7 +290,7 @@ func TestEmitterRestartLosesNothingWrittenToDisk(t *testing.T) {
 
 func TestEmitterDropsAndCountsWhatExceedsTheDiskBudget(t *testing.T) {
 	srv := newIngestServer(t, serverDown)
-	var logs logBuffer
+	var logs logbuf.Buffer
 	dir := t.TempDir()
 	e := newTestEmitter(t, srv, emitterSetup{dir: dir, diskBytes: 32 << 10, logs: &logs})
 	emitN(e, "ev", 2000)
@@ -321,7 +322,7 @@ func TestEmitDropsAndCountsWhenMemoryIsFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := &Emitter{cluster: "prod", memory: newMemoryQueue(2), metrics: metrics,
-		logger: (&logBuffer{}).logger(), logs: newThrottle(time.Hour)}
+		logger: (&logbuf.Buffer{}).Logger(), logs: newThrottle(time.Hour)}
 	emitN(e, "ev", 5)
 	if got := dropped(e, dropMemoryFull); got != 3 {
 		t.Fatalf("dropped %v, want 3", got)

@@ -15,7 +15,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 
 	"github.com/bailiff/bailiff/pkg/serve"
 	"github.com/bailiff/bailiff/test/kube"
+	"github.com/bailiff/bailiff/test/logbuf"
 )
 
 // TestChartInARealCluster runs the chart against a real kube-apiserver: it refuses to
@@ -364,22 +364,9 @@ func hostArgs(t *testing.T, m manifests, deploymentName, files string, replace m
 
 type process struct {
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *logbuf.Buffer
 	done chan error
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // startWebhook runs `bailiff webhook` with the installed Deployment's flags, as the
 // webhook's ServiceAccount, and waits until it is ready (policies compiled, namespace and
@@ -392,7 +379,7 @@ func startWebhook(t *testing.T, bin string, m manifests, files, kubeconfig, cert
 		"--log-format": "text",
 	})
 	args = append(args, "--kubeconfig", kubeconfig)
-	p := &process{cmd: exec.Command(bin, args...), logs: &syncBuffer{}, done: make(chan error, 1)}
+	p := &process{cmd: exec.Command(bin, args...), logs: &logbuf.Buffer{}, done: make(chan error, 1)}
 	p.cmd.Env = append(os.Environ(), "POD_NAMESPACE="+namespace, "POD_NAME=bailiff-webhook-host")
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	must(t, p.cmd.Start())

@@ -15,12 +15,13 @@ import (
 	"time"
 
 	"github.com/bailiff/bailiff/pkg/store"
+	"github.com/bailiff/bailiff/test/logbuf"
 )
 
 // auditProcess is `bailiff audit` running as a user would run it.
 type auditProcess struct {
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *logbuf.Buffer
 	done chan error
 }
 
@@ -28,7 +29,7 @@ func startAudit(t *testing.T, c *cluster, bin string, args ...string) *auditProc
 	t.Helper()
 	args = append([]string{"audit", "--kubeconfig", c.Kubeconfig, "--leader-elect=false",
 		"--metrics-addr", "0", "--health-addr", "0", "--log-format", "text", "--debounce", "200ms"}, args...)
-	p := &auditProcess{cmd: exec.Command(bin, args...), logs: &syncBuffer{}, done: make(chan error, 1)}
+	p := &auditProcess{cmd: exec.Command(bin, args...), logs: &logbuf.Buffer{}, done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	must(t, p.cmd.Start())
 	go func() { p.done <- p.cmd.Wait() }()

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bailiff/bailiff/test/logbuf"
 )
 
 // TestDemoRunsWithAUsersConfiguration runs `make demo`'s live cluster as `make demo
@@ -34,7 +36,7 @@ enforcement: {BLF-IMG-001: warn, BLF-RES-001: warn}
 	state := filepath.Join(dir, "state")
 	cmd := exec.Command(demo, "-dir", state, "-assets", assetsDir(t), "-bailiff", bailiffBinary(t), "-config", config,
 		"-examples", "../examples", "-preexisting", "../demo/preexisting.yaml", "-crds", "../../charts/bailiff/crds")
-	var out syncBuffer
+	var out logbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	must(t, cmd.Start())
 	exited := make(chan error, 1)

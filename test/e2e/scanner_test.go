@@ -19,6 +19,7 @@ import (
 	"github.com/bailiff/bailiff/pkg/store"
 	"github.com/bailiff/bailiff/pkg/trail"
 	"github.com/bailiff/bailiff/test/kube"
+	"github.com/bailiff/bailiff/test/logbuf"
 	"github.com/bailiff/bailiff/test/registrytest"
 	"github.com/bailiff/bailiff/test/trivytest"
 )
@@ -35,10 +36,10 @@ podSecurity: {level: restricted}
 
 // startScanner runs bailiff-scanner as the chart would, on plain HTTP on loopback,
 // and waits until it answers.
-func startScanner(t *testing.T, dbDir, tokenFile, registry string, args ...string) (url string, logs *syncBuffer) {
+func startScanner(t *testing.T, dbDir, tokenFile, registry string, args ...string) (url string, logs *logbuf.Buffer) {
 	t.Helper()
 	port := freePort(t)
-	logs = &syncBuffer{}
+	logs = &logbuf.Buffer{}
 	cmd := exec.Command(scannerBinary(t), append([]string{"--addr", fmt.Sprintf("127.0.0.1:%d", port), "--insecure-http",
 		"--token-file", tokenFile, "--db-mounted", dbDir, "--no-cluster", "--insecure-registries", registry + ",127.0.0.1:1",
 		"--log-format", "text"}, args...)...)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/bailiff/bailiff/test/kube"
+	"github.com/bailiff/bailiff/test/logbuf"
 )
 
 // trailServer is `bailiff server` on plain HTTP with an SQLite store, as a user runs it
@@ -28,7 +29,7 @@ type trailServer struct {
 	adminToken string // file
 	port       int
 	cmd        *exec.Cmd
-	logs       *syncBuffer
+	logs       *logbuf.Buffer
 	done       chan error
 }
 
@@ -37,7 +38,7 @@ func (s *trailServer) url() string { return fmt.Sprintf("http://127.0.0.1:%d", s
 // start runs the server and waits until it is ready.
 func (s *trailServer) start() {
 	s.t.Helper()
-	s.logs, s.done = &syncBuffer{}, make(chan error, 1)
+	s.logs, s.done = &logbuf.Buffer{}, make(chan error, 1)
 	s.cmd = exec.Command(s.bin, "server", "--addr", fmt.Sprintf("127.0.0.1:%d", s.port), "--insecure-http",
 		"--store", s.store, "--admin-token-file", s.adminToken, "--log-format", "text")
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,11 +11,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/bailiff/bailiff/test/kube"
+	"github.com/bailiff/bailiff/test/logbuf"
 	"github.com/bailiff/bailiff/test/registrytest"
 )
 
@@ -26,21 +25,9 @@ type webhookProcess struct {
 	cmd     *exec.Cmd
 	port    int
 	certDir string
-	logs    *syncBuffer
+	logs    *logbuf.Buffer
 	done    chan error
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // startWebhook starts the webhook against the cluster and waits until it is ready.
 func startWebhook(t *testing.T, c *cluster, bin, configFile, certDir string, port int, selfSigned bool, extra ...string) *webhookProcess {
@@ -50,7 +37,7 @@ func startWebhook(t *testing.T, c *cluster, bin, configFile, certDir string, por
 	if selfSigned {
 		args = append(args, "--tls-self-signed")
 	}
-	w := &webhookProcess{t: t, cmd: exec.Command(bin, args...), port: port, certDir: certDir, logs: &syncBuffer{}, done: make(chan error, 1)}
+	w := &webhookProcess{t: t, cmd: exec.Command(bin, args...), port: port, certDir: certDir, logs: &logbuf.Buffer{}, done: make(chan error, 1)}
 	w.cmd.Stdout, w.cmd.Stderr = w.logs, w.logs
 	must(t, w.cmd.Start())
 	go func() { w.done <- w.cmd.Wait() }()

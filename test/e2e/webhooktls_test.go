@@ -33,6 +33,7 @@ import (
 	"github.com/bailiff/bailiff/pkg/serve"
 	"github.com/bailiff/bailiff/pkg/webhooktls"
 	"github.com/bailiff/bailiff/test/kube"
+	"github.com/bailiff/bailiff/test/logbuf"
 )
 
 const (
@@ -165,14 +166,14 @@ type replica struct {
 	port    int
 	dir     string
 	manager *webhooktls.Manager
-	logs    *syncBuffer
+	logs    *logbuf.Buffer
 }
 
 func startReplicas(t *testing.T, ctx context.Context, cfg *rest.Config, listeners []net.Listener, caValidity, certValidity time.Duration) []*replica {
 	t.Helper()
 	replicas := make([]*replica, len(listeners))
 	for i, l := range listeners {
-		r := &replica{port: l.Addr().(*net.TCPAddr).Port, dir: filepath.Join(t.TempDir(), "tls"), logs: &syncBuffer{}}
+		r := &replica{port: l.Addr().(*net.TCPAddr).Port, dir: filepath.Join(t.TempDir(), "tls"), logs: &logbuf.Buffer{}}
 		client, err := kubernetes.NewForConfig(cfg) // one per replica, as each pod has its own
 		must(t, err)
 		m, err := webhooktls.New(webhooktls.Options{
