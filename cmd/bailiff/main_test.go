@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -224,6 +225,55 @@ func TestPolicyListAndTest(t *testing.T) {
 	code, stdout, _ = runCLI(t, "", "policy", "test", dir)
 	if code != 1 || !strings.Contains(stdout, "FAIL") || !strings.Contains(stdout, "failing_test.rego:3:") {
 		t.Errorf("a failing test: exit %d\n%s", code, stdout)
+	}
+}
+
+// A policy that names no controls lists them as [] in JSON, never null, in `policy
+// list` and in the violations `scan` prints.
+func TestPolicyWithoutControlsPrintsAnEmptyList(t *testing.T) {
+	dir := t.TempDir()
+	pods := writeFile(t, dir, "pod.yaml", compliantPod)
+	policies := filepath.Join(dir, "policies")
+	if err := os.MkdirAll(policies, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, policies, "owner.rego", `# METADATA
+# title: Pods name an owner
+# scope: package
+# custom:
+#   id: ACME-002
+#   severity: low
+#   enforcement: deny
+#   kinds: [Pod]
+package bailiff.acme.owner
+
+import data.bailiff.lib.k8s
+
+violation contains {"msg": "label the pod with its owner"} if {
+	not k8s.obj.metadata.labels.owner
+}
+`)
+	code, stdout, stderr := runCLI(t, "", "policy", "list", "-o", "json", "--policies", policies)
+	var list []map[string]any
+	if code != 0 || json.Unmarshal([]byte(stdout), &list) != nil {
+		t.Fatalf("policy list -o json: exit %d\n%s%s", code, stdout, stderr)
+	}
+	found := false
+	for _, p := range list {
+		if p["id"] == "ACME-002" {
+			found = true
+			if c, ok := p["controls"].([]any); !ok || len(c) != 0 {
+				t.Errorf("controls = %#v, want []", p["controls"])
+			}
+		}
+	}
+	if !found {
+		t.Errorf("ACME-002 not listed\n%s", stdout)
+	}
+
+	code, stdout, stderr = runCLI(t, "", "scan", "-f", pods, "--policies", policies, "-o", "json")
+	if code != 1 || !strings.Contains(stdout, `"ACME-002"`) || regexp.MustCompile(`"controls":\s*null`).MatchString(stdout) {
+		t.Errorf("scan -o json: exit %d, want ACME-002 denied with controls []\n%s%s", code, stdout, stderr)
 	}
 }
 

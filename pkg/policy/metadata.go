@@ -165,7 +165,7 @@ func str(v any) string {
 func strs(c map[string]any, key string, problems []string) ([]string, []string) {
 	raw, ok := c[key]
 	if !ok || raw == nil {
-		return nil, problems
+		return []string{}, problems // [] in JSON (policy list, scan output), never null
 	}
 	list, ok := raw.([]any)
 	if !ok {
