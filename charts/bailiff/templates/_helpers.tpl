@@ -154,6 +154,26 @@ group: cert-manager.io
 {{- end }}
 {{- end }}
 
+{{/* Webhook operations ----------------------------------------------------- */}}
+
+{{/*
+Operations sent to the mutating webhook, as a JSON list: webhook.operations without DELETE
+(nothing mutates an object being deleted), "*" spelled out as what it covers but DELETE.
+*/}}
+{{- define "bailiff.webhook.mutateOperations" -}}
+{{- $ops := .Values.webhook.operations }}
+{{- if has "*" $ops }}{{ $ops = list "CREATE" "UPDATE" "CONNECT" }}{{ end }}
+{{- toJson (without $ops "DELETE") }}
+{{- end }}
+
+{{/*
+"true" when the mutating webhook is registered: asked for, and left with an operation to
+receive (webhook.operations: [DELETE] alone leaves it none).
+*/}}
+{{- define "bailiff.webhook.mutating" -}}
+{{- if and .Values.webhook.mutating (ne (include "bailiff.webhook.mutateOperations" .) "[]") }}true{{ end }}
+{{- end }}
+
 {{/* Namespaces ------------------------------------------------------------- */}}
 
 {{/* Namespaces neither admitted nor audited, comma-separated. */}}
