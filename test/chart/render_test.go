@@ -22,6 +22,8 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/bailiff/bailiff/pkg/config"
 )
 
 func TestLintPassesForEveryValuesCase(t *testing.T) {
@@ -869,6 +871,54 @@ func TestSchemaRefusesBadValuesNamingTheField(t *testing.T) {
 			}
 			if !strings.Contains(r.stderr, "values don't meet the specifications of the schema") || !strings.Contains(r.stderr, c.field) {
 				t.Fatalf("helm template %v: the error does not name %s:\n%s", c.args, c.field, r.stderr)
+			}
+		})
+	}
+}
+
+// The schema is the first check of a resources key, the webhook's configuration loader
+// the authoritative one: the schema must never refuse a key the loader accepts, and must
+// catch the usual mistakes at install time rather than when the webhook starts.
+func TestSchemaResourceKeysAgreeWithTheConfigLoader(t *testing.T) {
+	h := newHelm(t)
+	cases := []struct {
+		key   string
+		valid bool
+	}{
+		{"requests.cpu", true},
+		{"requests.memory", true},
+		{"limits.memory", true},
+		{"limits.cpu", true},
+		{"requests.ephemeral-storage", true},
+		{"limits.hugepages-2Mi", true},
+		{"limits.hugepages-1Gi", true},
+		{"limits.nvidia.com/gpu", true},
+		{"requests.example.com/fast_disk", true},
+		{"requests.cpus", false},
+		{"limit.memory", false},
+		{"limits.mem", false},
+		{"requests", false},
+		{"requests.CPU", false},
+		{"limits.gpu", false},
+		{"limits.nvidia.com/", false},
+		{"limits./gpu", false},
+		{"requests.hugepages-", false},
+		{"requests.cpu ", false},
+	}
+	for _, c := range cases {
+		t.Run(c.key, func(t *testing.T) {
+			_, err := config.Parse("config.yaml", []byte(fmt.Sprintf("resources:\n  require: [%q]\n", c.key)))
+			if loaderAccepts := err == nil; loaderAccepts != c.valid {
+				t.Fatalf("the config loader accepts %q: %v, want %v (%v)", c.key, loaderAccepts, c.valid, err)
+			}
+			args := append(append([]string{"template", release, chartDir(t), "--namespace", namespace}, apiVersions...),
+				"--set-json", fmt.Sprintf("config.resources.require=[%q]", c.key))
+			r := h.run(args...)
+			if schemaAccepts := r.err == nil; schemaAccepts != c.valid {
+				t.Fatalf("the chart schema accepts %q: %v, want %v\n%s", c.key, schemaAccepts, c.valid, r.stderr)
+			}
+			if !c.valid && !strings.Contains(r.stderr, "/config/resources/require/0") {
+				t.Errorf("the schema error does not name /config/resources/require/0:\n%s", r.stderr)
 			}
 		})
 	}
