@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/bailiff/bailiff/pkg/config"
 	"github.com/bailiff/bailiff/pkg/input"
+	"github.com/bailiff/bailiff/policies"
 )
 
 // A small policy set standing apart from the library, so these tests check the engine.
@@ -427,6 +429,99 @@ func TestPolicyDirectoryMountedFromAConfigMap(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("TST-001 loaded %d times, want once", n)
+	}
+}
+
+// A policy directory that holds the library (the repository's policies/ passed as
+// --policies) adds nothing: files identical to the library's are read once. A file that
+// redeclares a built-in package with other content, or shows up under a library file's
+// name, is refused: a directory adds policies, it never replaces the library's.
+func TestPolicyDirectoryHoldingTheLibrary(t *testing.T) {
+	library, err := New(context.Background(), Options{Sources: []Source{Embedded()}, SkipTests: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyOf := func(t *testing.T, dir string) {
+		t.Helper()
+		err := fs.WalkDir(policies.FS, ".", func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := fs.ReadFile(policies.FS, p)
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(dir, p), b, 0o644)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit := func(t *testing.T, file, old, new string) {
+		t.Helper()
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), old) {
+			t.Fatalf("%s does not hold %q", file, old)
+		}
+		if err := os.WriteFile(file, []byte(strings.Replace(string(b), old, new, 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name   string
+		dir    string // the copy's name; "policies" is the library's own
+		change func(t *testing.T, dir string)
+		added  int      // policies loaded beside the library's
+		wants  []string // nothing: the set loads
+	}{
+		{"an exact copy, as ./policies", "policies", nil, 0, nil},
+		{"an exact copy elsewhere", "vendored", nil, 0, nil},
+		{"an exact copy beside a policy of the team's", "team", func(t *testing.T, dir string) {
+			if err := os.WriteFile(filepath.Join(dir, "team.rego"), []byte(labelPolicy), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, 1, nil},
+		{"a built-in policy edited", "vendored", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "rbac", "wildcards.rego"), "violation contains", "# edited\nviolation contains")
+		}, 0, []string{"rbac/wildcards.rego: package bailiff.rbac.wildcards is a built-in policy", "does not replace the library's"}},
+		{"a library module edited, under the library's own name", "policies", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "lib", "k8s.rego"), "package bailiff.lib.k8s", "package bailiff.lib.k8s\n\n# edited")
+		}, 0, []string{"policies/lib/k8s.rego: differs from the built-in library's file of the same name"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			t.Chdir(root) // "policies" is then shown as the library's files are
+			copyOf(t, tt.dir)
+			if tt.change != nil {
+				tt.change(t, tt.dir)
+			}
+			e, err := New(context.Background(), Options{Sources: []Source{Embedded(), Dir(tt.dir)}})
+			if len(tt.wants) > 0 {
+				var loadErr *LoadError
+				if !errors.As(err, &loadErr) {
+					t.Fatalf("want a LoadError, got %v", err)
+				}
+				for _, want := range tt.wants {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("error does not mention %q:\n%v", want, err)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("the copy of the library: %v", err)
+			}
+			if got, want := len(e.Set().Policies()), len(library.Set().Policies())+tt.added; got != want {
+				t.Errorf("%d policies loaded, want %d", got, want)
+			}
+		})
 	}
 }
 

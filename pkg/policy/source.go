@@ -17,12 +17,13 @@ import (
 
 // Source is a tree of .rego files: the embedded library or a directory.
 type Source struct {
-	Name string // shown in file names of errors: "policies", "/etc/bailiff/policies"
-	FS   fs.FS
+	Name    string // shown in file names of errors: "policies", "/etc/bailiff/policies"
+	FS      fs.FS
+	builtin bool // the embedded library
 }
 
 // Embedded is the policy library compiled into the binary.
-func Embedded() Source { return Source{Name: "policies", FS: policies.FS} }
+func Embedded() Source { return Source{Name: "policies", FS: policies.FS, builtin: true} }
 
 // Dir is a directory of extra policies.
 func Dir(dir string) Source { return Source{Name: dir, FS: os.DirFS(dir)} }
@@ -54,17 +55,21 @@ func (f Files) Options() (Options, error) {
 
 // module is one parsed Rego file.
 type module struct {
-	file   string // as shown to people
-	source []byte
-	parsed *ast.Module
-	test   bool // a _test.rego file
+	file    string // as shown to people
+	source  []byte
+	parsed  *ast.Module
+	test    bool // a _test.rego file
+	builtin bool // from the embedded library
 }
 
 // readModules parses every .rego file of the sources (the _test.rego files only with
-// tests), reporting every parse error with file:row:col.
+// tests), reporting every parse error with file:row:col. A file whose content was
+// already read from an earlier source is read once: a copy of the library passed as a
+// policy directory adds nothing, rather than declaring every package twice.
 func readModules(sources []Source, tests bool) ([]module, error) {
 	var mods []module
 	var problems []string
+	read := map[string]bool{} // contents of the files read so far
 	for _, src := range sources {
 		err := fs.WalkDir(src.FS, ".", func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
@@ -86,17 +91,36 @@ func readModules(sources []Source, tests bool) ([]module, error) {
 			if err != nil {
 				return err
 			}
+			if read[string(b)] {
+				return nil
+			}
+			read[string(b)] = true
 			file := filepath.Join(src.Name, filepath.FromSlash(p))
 			parsed, err := ast.ParseModuleWithOpts(file, string(b), ast.ParserOptions{ProcessAnnotation: true, RegoVersion: ast.RegoV1})
 			if err != nil {
 				problems = append(problems, formatErrors(err)...)
 				return nil
 			}
-			mods = append(mods, module{file: file, source: b, parsed: parsed, test: strings.HasSuffix(p, "_test.rego")})
+			mods = append(mods, module{file: file, source: b, parsed: parsed, test: strings.HasSuffix(p, "_test.rego"), builtin: src.builtin})
 			return nil
 		})
 		if err != nil {
 			return nil, fmt.Errorf("read policies from %s: %w", src.Name, err)
+		}
+	}
+	// Modules are known by their file names: two different files shown under one name
+	// (a directory passed as "policies" beside the library) must not replace each other.
+	named := make(map[string]module, len(mods))
+	for _, m := range mods {
+		other, dup := named[m.file]
+		switch {
+		case !dup:
+			named[m.file] = m
+		case other.builtin || m.builtin:
+			problems = append(problems, fmt.Sprintf("%s: differs from the built-in library's file of the same name: "+
+				"a policy directory adds policies, it does not replace the library's files", m.file))
+		default:
+			problems = append(problems, fmt.Sprintf("%s: two different files are read under this name", m.file))
 		}
 	}
 	if len(problems) > 0 {
