@@ -9,13 +9,11 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -75,7 +73,6 @@ and status. GOGC defaults to 50 here (set GOGC or GOMEMLIMIT to choose otherwise
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			logger := newLogger(logFormat)
-			ctrl.SetLogger(logr.FromSlogHandler(logger.Handler()))
 			if os.Getenv("GOGC") == "" {
 				// The auditor keeps every watched object for its whole life and idles
 				// between sweeps: collecting twice as often lowers its peak memory by

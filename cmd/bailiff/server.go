@@ -11,10 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/bailiff/bailiff/pkg/serve"
 	"github.com/bailiff/bailiff/pkg/store"
@@ -78,8 +76,6 @@ log, and is not ready.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			logger := newLogger(logFormat)
-			// The certificate watcher logs its reloads through controller-runtime's logger.
-			ctrllog.SetLogger(logr.FromSlogHandler(logger.Handler()))
 			if selfSigned && insecureHTTP {
 				return &exitError{code: exitUsage, err: errors.New("--tls-self-signed and --insecure-http exclude each other")}
 			}

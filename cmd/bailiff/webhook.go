@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/bailiff/bailiff/pkg/images"
@@ -64,8 +65,6 @@ then delivered to the Bailiff server. Recording never delays or fails admission.
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			logger := newLogger(logFormat)
-			// The certificate watcher logs its reloads through controller-runtime's logger.
-			ctrllog.SetLogger(logr.FromSlogHandler(logger.Handler()))
 			for _, fp := range []string{validateFailure, mutateFailure} {
 				if fp != string(webhook.Fail) && fp != string(webhook.Ignore) {
 					return &exitError{code: exitUsage, err: fmt.Errorf("failure policy %q must be Fail or Ignore", fp)}
@@ -427,9 +426,18 @@ func clusterContextOrNil(c *webhook.ClusterCache) webhook.ClusterContext {
 	return c
 }
 
+// newLogger returns the command's logger, and makes the libraries log through it too:
+// controller-runtime (certificate watcher, manager) and client-go's klog (informers,
+// leader election), which would otherwise write their own format to stderr.
 func newLogger(format string) *slog.Logger {
+	var logger *slog.Logger
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	} else {
+		logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	libraries := logr.FromSlogHandler(logger.Handler())
+	ctrllog.SetLogger(libraries)
+	klog.SetLogger(libraries)
+	return logger
 }
