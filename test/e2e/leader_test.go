@@ -24,7 +24,7 @@ rules:
 // TestAuditorReplicasElectOneLeader runs two `bailiff audit` replicas as the chart does
 // (leader election on, one Lease), each with a store of its own so that what each
 // evaluated can be told apart: only the leader evaluates, and when it stops the other
-// takes over and audits everything.
+// takes over, audits everything, and sweeps again at its interval.
 func TestAuditorReplicasElectOneLeader(t *testing.T) {
 	c := startCluster(t)
 	bin := bailiffBinary(t)
@@ -38,11 +38,11 @@ func TestAuditorReplicasElectOneLeader(t *testing.T) {
 		*auditProcess
 		store store.Store
 	}
-	start := func(name string) replica {
+	start := func(name, interval string) replica {
 		t.Helper()
 		dbPath := filepath.Join(dir, name+".db")
 		p := startAudit(t, c, bin, "--leader-elect=true", "--leader-election-namespace", "bailiff-system",
-			"--store", "sqlite://"+dbPath, "--config", configFile, "--interval", "1h", "--no-reports")
+			"--store", "sqlite://"+dbPath, "--config", configFile, "--interval", interval, "--no-reports")
 		st, err := store.OpenSQLite(context.Background(), dbPath)
 		must(t, err)
 		t.Cleanup(func() { st.Close() })
@@ -64,14 +64,14 @@ func TestAuditorReplicasElectOneLeader(t *testing.T) {
 		return c.mustKubectl("", "get", "lease", "bailiff-audit", "-n", "bailiff-system", "-o", "jsonpath={.spec.holderIdentity}")
 	}
 
-	a := start("a")
+	a := start("a", "1h")
 	waitUntil(t, "the first replica to audit the Role", func() bool { return roles(a)["first"] })
 	leader := holder()
 	if leader == "" {
 		t.Fatal("the Lease names no holder while the first replica audits")
 	}
 
-	b := start("b")
+	b := start("b", "2s")
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("the second replica's log:\n%s", b.logs.String())
@@ -104,4 +104,7 @@ func TestAuditorReplicasElectOneLeader(t *testing.T) {
 	if h := holder(); h == "" || h == leader {
 		t.Errorf("the Lease's holder is %q after the leader stopped, want the second replica", h)
 	}
+	waitUntil(t, "the new leader's sweep at its interval", func() bool {
+		return strings.Contains(b.logs.String(), `msg="sweep done" reason=interval`)
+	})
 }
