@@ -73,7 +73,7 @@ func buildSet(ctx context.Context, opts buildOptions) (*Set, error) {
 	set := &Set{byID: map[string]*Metadata{}, cfg: opts.cfg, restrict: opts.restrict}
 	policyModules := map[string]*ast.Module{}
 	allModules := map[string]*ast.Module{}
-	packages := map[string]module{}
+	packages := map[string]string{}
 	for _, m := range mods {
 		allModules[m.file] = m.parsed
 		if m.test {
@@ -89,10 +89,10 @@ func buildSet(ctx context.Context, opts buildOptions) (*Set, error) {
 			continue
 		}
 		if other, dup := packages[md.Package]; dup {
-			problems = append(problems, duplicatePackage(m, other, md.Package))
+			problems = append(problems, fmt.Sprintf("%s: package %s is also declared in %s: one policy per package", m.file, md.Package, other))
 			continue
 		}
-		packages[md.Package] = m
+		packages[md.Package] = m.file
 		if other, dup := set.byID[md.ID]; dup {
 			problems = append(problems, fmt.Sprintf("%s: policy id %s is already used by %s", m.file, md.ID, other.File))
 			continue
@@ -423,14 +423,4 @@ func (s *Set) queryFor(in *input.Input, mutation bool) *query {
 		return nil // a kind some policy names, but none applies to this operation
 	}
 	return other[in.Operation]
-}
-
-// duplicatePackage says that m declares a policy package other declared first.
-func duplicatePackage(m, other module, pkg string) string {
-	if other.builtin && !m.builtin {
-		return fmt.Sprintf("%s: package %s is a built-in policy (%s in the library compiled into bailiff) and differs from it: "+
-			"a policy directory adds policies, it does not replace the library's; give this one a package and id of its own, "+
-			"and set the built-in one's enforcement to audit in the configuration if it must not deny", m.file, pkg, other.file)
-	}
-	return fmt.Sprintf("%s: package %s is also declared in %s: one policy per package", m.file, pkg, other.file)
 }

@@ -460,6 +460,12 @@ func TestPolicyDirectoryHoldingTheLibrary(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	write := func(t *testing.T, file, body string) {
+		t.Helper()
+		if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	edit := func(t *testing.T, file, old, new string) {
 		t.Helper()
 		b, err := os.ReadFile(file)
@@ -474,25 +480,33 @@ func TestPolicyDirectoryHoldingTheLibrary(t *testing.T) {
 		}
 	}
 	tests := []struct {
-		name   string
-		dir    string // the copy's name; "policies" is the library's own
-		change func(t *testing.T, dir string)
-		added  int      // policies loaded beside the library's
-		wants  []string // nothing: the set loads
+		name     string
+		dir      string // the copy's name; "policies" is the library's own
+		absolute bool   // passed by its absolute path, as the chart mounts policies
+		change   func(t *testing.T, dir string)
+		added    int      // policies loaded beside the library's
+		wants    []string // nothing: the set loads
 	}{
-		{"an exact copy, as ./policies", "policies", nil, 0, nil},
-		{"an exact copy elsewhere", "vendored", nil, 0, nil},
-		{"an exact copy beside a policy of the team's", "team", func(t *testing.T, dir string) {
-			if err := os.WriteFile(filepath.Join(dir, "team.rego"), []byte(labelPolicy), 0o644); err != nil {
-				t.Fatal(err)
-			}
+		{"an exact copy, as ./policies", "policies", false, nil, 0, nil},
+		{"an exact copy by its absolute path", "vendored", true, nil, 0, nil},
+		{"an exact copy beside a policy of the team's", "team", false, func(t *testing.T, dir string) {
+			write(t, filepath.Join(dir, "team.rego"), labelPolicy)
 		}, 1, nil},
-		{"a built-in policy edited", "vendored", func(t *testing.T, dir string) {
+		{"a built-in policy edited", "vendored", false, func(t *testing.T, dir string) {
 			edit(t, filepath.Join(dir, "rbac", "wildcards.rego"), "violation contains", "# edited\nviolation contains")
-		}, 0, []string{"rbac/wildcards.rego: package bailiff.rbac.wildcards is a built-in policy", "does not replace the library's"}},
-		{"a library module edited, under the library's own name", "policies", func(t *testing.T, dir string) {
+		}, 0, []string{"vendored/rbac/wildcards.rego: package bailiff.rbac.wildcards belongs to the built-in library (policies/rbac/wildcards.rego)", "does not replace the library's"}},
+		{"a built-in policy edited, by its absolute path", "vendored", true, func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "rbac", "wildcards.rego"), "violation contains", "# edited\nviolation contains")
+		}, 0, []string{"vendored/rbac/wildcards.rego: package bailiff.rbac.wildcards belongs to the built-in library (policies/rbac/wildcards.rego)"}},
+		{"a library module edited", "vendored", false, func(t *testing.T, dir string) {
 			edit(t, filepath.Join(dir, "lib", "k8s.rego"), "package bailiff.lib.k8s", "package bailiff.lib.k8s\n\n# edited")
-		}, 0, []string{"policies/lib/k8s.rego: differs from the built-in library's file of the same name"}},
+		}, 0, []string{"vendored/lib/k8s.rego: package bailiff.lib.k8s belongs to the built-in library"}},
+		{"a library module edited, under the library's own name", "policies", false, func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "lib", "k8s.rego"), "package bailiff.lib.k8s", "package bailiff.lib.k8s\n\n# edited")
+		}, 0, []string{"policies/lib/k8s.rego: package bailiff.lib.k8s belongs to the built-in library"}},
+		{"a team's policy under a library file's name", "policies", false, func(t *testing.T, dir string) {
+			write(t, filepath.Join(dir, "rbac", "wildcards.rego"), labelPolicy)
+		}, 0, []string{"policies/rbac/wildcards.rego: two different files are read under this name"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -502,7 +516,11 @@ func TestPolicyDirectoryHoldingTheLibrary(t *testing.T) {
 			if tt.change != nil {
 				tt.change(t, tt.dir)
 			}
-			e, err := New(context.Background(), Options{Sources: []Source{Embedded(), Dir(tt.dir)}})
+			dir := tt.dir
+			if tt.absolute {
+				dir = filepath.Join(root, tt.dir)
+			}
+			e, err := New(context.Background(), Options{Sources: []Source{Embedded(), Dir(dir)}})
 			if len(tt.wants) > 0 {
 				var loadErr *LoadError
 				if !errors.As(err, &loadErr) {

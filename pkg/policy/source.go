@@ -63,13 +63,11 @@ type module struct {
 }
 
 // readModules parses every .rego file of the sources (the _test.rego files only with
-// tests), reporting every parse error with file:row:col. A file whose content was
-// already read from an earlier source is read once: a copy of the library passed as a
-// policy directory adds nothing, rather than declaring every package twice.
+// tests), reporting every parse error with file:row:col, and keeps the files of policy
+// directories beside the library's (see besideTheLibrary).
 func readModules(sources []Source, tests bool) ([]module, error) {
 	var mods []module
 	var problems []string
-	read := map[string]bool{} // contents of the files read so far
 	for _, src := range sources {
 		err := fs.WalkDir(src.FS, ".", func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
@@ -91,10 +89,6 @@ func readModules(sources []Source, tests bool) ([]module, error) {
 			if err != nil {
 				return err
 			}
-			if read[string(b)] {
-				return nil
-			}
-			read[string(b)] = true
 			file := filepath.Join(src.Name, filepath.FromSlash(p))
 			parsed, err := ast.ParseModuleWithOpts(file, string(b), ast.ParserOptions{ProcessAnnotation: true, RegoVersion: ast.RegoV1})
 			if err != nil {
@@ -108,26 +102,59 @@ func readModules(sources []Source, tests bool) ([]module, error) {
 			return nil, fmt.Errorf("read policies from %s: %w", src.Name, err)
 		}
 	}
-	// Modules are known by their file names: two different files shown under one name
-	// (a directory passed as "policies" beside the library) must not replace each other.
-	named := make(map[string]module, len(mods))
-	for _, m := range mods {
-		other, dup := named[m.file]
-		switch {
-		case !dup:
-			named[m.file] = m
-		case other.builtin || m.builtin:
-			problems = append(problems, fmt.Sprintf("%s: differs from the built-in library's file of the same name: "+
-				"a policy directory adds policies, it does not replace the library's files", m.file))
-		default:
-			problems = append(problems, fmt.Sprintf("%s: two different files are read under this name", m.file))
-		}
-	}
+	mods, besideProblems := besideTheLibrary(mods)
+	problems = append(problems, besideProblems...)
 	if len(problems) > 0 {
 		return nil, &LoadError{Problems: problems}
 	}
 	sort.Slice(mods, func(i, j int) bool { return mods[i].file < mods[j].file })
 	return mods, nil
+}
+
+// besideTheLibrary keeps what policy directories add to the built-in library, which
+// they never replace. A directory's file identical to one of the library's (a copy of
+// the library, passed whole as a policy directory) is dropped; one that declares a
+// package of the library's with other content is refused, as is a second, different
+// file shown under a name already read.
+func besideTheLibrary(mods []module) (kept []module, problems []string) {
+	type content struct {
+		test   bool
+		source string
+	}
+	libraryFiles := map[content]bool{}
+	libraryPackages := map[string]string{} // package → a library file declaring it
+	for _, m := range mods {
+		if m.builtin {
+			libraryFiles[content{m.test, string(m.source)}] = true
+			libraryPackages[packageOf(m)] = m.file
+		}
+	}
+	named := make(map[string]bool, len(mods))
+	for _, m := range mods {
+		if !m.builtin {
+			if libraryFiles[content{m.test, string(m.source)}] {
+				continue
+			}
+			if file, ok := libraryPackages[packageOf(m)]; ok {
+				problems = append(problems, fmt.Sprintf("%s: package %s belongs to the built-in library (%s), and this file differs from the library's: "+
+					"a policy directory adds policies, it does not replace the library's; give this one a package and id of its own, "+
+					"and set the built-in policy's enforcement to audit in the configuration if it must not deny", m.file, packageOf(m), file))
+				continue
+			}
+		}
+		if named[m.file] {
+			problems = append(problems, fmt.Sprintf("%s: two different files are read under this name; pass the policy directory under another path (its absolute path, say)", m.file))
+			continue
+		}
+		named[m.file] = true
+		kept = append(kept, m)
+	}
+	return kept, problems
+}
+
+// packageOf is a module's package as Rego source names it: bailiff.rbac.wildcards.
+func packageOf(m module) string {
+	return strings.TrimPrefix(m.parsed.Package.Path.String(), "data.")
 }
 
 // LoadError lists everything wrong with a policy set, each problem as
