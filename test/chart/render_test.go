@@ -860,6 +860,7 @@ func TestSchemaRefusesBadValuesNamingTheField(t *testing.T) {
 		{"a trail server without a token", []string{"--set", "trail.url=https://bailiff.example.com"}, "/trail/token/existingSecret"},
 		{"a webhook URL that is not HTTPS", []string{"--set", "webhook.url=http://10.0.0.1:8443"}, "/webhook/url"},
 		{"an unknown operation", []string{"--set-json", `webhook.operations=["CREATE","PUT"]`}, "/webhook/operations/1"},
+		{"every operation and another", []string{"--set-json", `webhook.operations=["DELETE","*"]`}, "/webhook/operations"},
 		{"an unknown log format", []string{"--set", "logFormat=xml"}, "/logFormat"},
 	}
 	for _, c := range cases {
@@ -881,44 +882,69 @@ func TestSchemaRefusesBadValuesNamingTheField(t *testing.T) {
 // catch the usual mistakes at install time rather than when the webhook starts.
 func TestSchemaResourceKeysAgreeWithTheConfigLoader(t *testing.T) {
 	h := newHelm(t)
+	const (
+		valid      = "valid"       // both accept it
+		mistake    = "mistake"     // both refuse it
+		loaderOnly = "loader only" // the schema lets it through; the loader refuses it
+	)
 	cases := []struct {
-		key   string
-		valid bool
+		key  string
+		want string
 	}{
-		{"requests.cpu", true},
-		{"requests.memory", true},
-		{"limits.memory", true},
-		{"limits.cpu", true},
-		{"requests.ephemeral-storage", true},
-		{"limits.hugepages-2Mi", true},
-		{"limits.hugepages-1Gi", true},
-		{"limits.nvidia.com/gpu", true},
-		{"requests.example.com/fast_disk", true},
-		{"requests.cpus", false},
-		{"limit.memory", false},
-		{"limits.mem", false},
-		{"requests", false},
-		{"requests.CPU", false},
-		{"limits.gpu", false},
-		{"limits.nvidia.com/", false},
-		{"limits./gpu", false},
-		{"requests.hugepages-", false},
-		{"requests.cpu ", false},
+		{"requests.cpu", valid},
+		{"requests.memory", valid},
+		{"limits.memory", valid},
+		{"limits.cpu", valid},
+		{"requests.ephemeral-storage", valid},
+		{"limits.hugepages-2Mi", valid},
+		{"limits.hugepages-1Gi", valid},
+		{"limits.hugepages-2048Ki", valid},
+		{"limits.hugepages-0.5Gi", valid},
+		{"limits.hugepages-2e3", valid},
+		{"limits.hugepages-+2Mi", valid},
+		{"limits.hugepages-2000m", valid},
+		{"limits.hugepages-0", loaderOnly},
+		{"limits.hugepages-2Mo", loaderOnly},
+		{"limits.nvidia.com/gpu", valid},
+		{"requests.example.com/fast_disk", valid},
+		{"requests.cpus", mistake},
+		{"limit.memory", mistake},
+		{"limits.mem", mistake},
+		{"requests", mistake},
+		{"requests.CPU", mistake},
+		{"limits.gpu", mistake},
+		{"limits.nvidia.com/", mistake},
+		{"limits./gpu", mistake},
+		{"requests.hugepages-", mistake},
+		{"requests.cpu ", mistake},
+	}
+	// Each key as a required resource and as a maximum (defaults share the maximum's
+	// pattern; the loader checks all three alike).
+	uses := []struct {
+		config, value, field string
+	}{
+		{"resources:\n  require: [%q]\n", "config.resources.require=[%q]", "/config/resources/require/0"},
+		{"resources:\n  max: {%q: 1000Ti}\n", `config.resources.max={%q:"1000Ti"}`, "/config/resources/max"},
 	}
 	for _, c := range cases {
 		t.Run(c.key, func(t *testing.T) {
-			_, err := config.Parse("config.yaml", []byte(fmt.Sprintf("resources:\n  require: [%q]\n", c.key)))
-			if loaderAccepts := err == nil; loaderAccepts != c.valid {
-				t.Fatalf("the config loader accepts %q: %v, want %v (%v)", c.key, loaderAccepts, c.valid, err)
-			}
-			args := append(append([]string{"template", release, chartDir(t), "--namespace", namespace}, apiVersions...),
-				"--set-json", fmt.Sprintf("config.resources.require=[%q]", c.key))
-			r := h.run(args...)
-			if schemaAccepts := r.err == nil; schemaAccepts != c.valid {
-				t.Fatalf("the chart schema accepts %q: %v, want %v\n%s", c.key, schemaAccepts, c.valid, r.stderr)
-			}
-			if !c.valid && !strings.Contains(r.stderr, "/config/resources/require/0") {
-				t.Errorf("the schema error does not name /config/resources/require/0:\n%s", r.stderr)
+			for _, use := range uses {
+				_, err := config.Parse("config.yaml", []byte(fmt.Sprintf(use.config, c.key)))
+				if loaderAccepts := err == nil; loaderAccepts != (c.want == valid) {
+					t.Fatalf("the config loader accepts %q in %s: %v, want %s (%v)", c.key, use.field, loaderAccepts, c.want, err)
+				}
+				args := append(append([]string{"template", release, chartDir(t), "--namespace", namespace}, apiVersions...),
+					"--set-json", fmt.Sprintf(use.value, c.key))
+				r := h.run(args...)
+				// A schema error names the field; the loader's own checks (a page size
+				// of 0, say) are for the webhook to report.
+				schemaRefuses := r.err != nil && strings.Contains(r.stderr, use.field)
+				if r.err != nil && !schemaRefuses {
+					t.Fatalf("helm template with %q in %s: %s", c.key, use.field, r.stderr)
+				}
+				if want := c.want == mistake; schemaRefuses != want {
+					t.Errorf("the chart schema refuses %q in %s: %v, want %v (%s)\n%s", c.key, use.field, schemaRefuses, want, c.want, r.stderr)
+				}
 			}
 		})
 	}
