@@ -29,6 +29,7 @@ import (
 
 	"github.com/bailiff/bailiff/pkg/images"
 	"github.com/bailiff/bailiff/pkg/images/trivyscan"
+	"github.com/bailiff/bailiff/pkg/logs"
 	"github.com/bailiff/bailiff/pkg/serve"
 	"github.com/bailiff/bailiff/pkg/store"
 )
@@ -194,9 +195,4 @@ func run(ctx context.Context, f flags) error {
 	return nil
 }
 
-func newLogger(format string) *slog.Logger {
-	if format == "text" {
-		return slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, nil))
-}
+func newLogger(format string) *slog.Logger { return logs.New(os.Stderr, format) }

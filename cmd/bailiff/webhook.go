@@ -12,17 +12,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/klog/v2"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/bailiff/bailiff/pkg/images"
+	"github.com/bailiff/bailiff/pkg/logs"
 	"github.com/bailiff/bailiff/pkg/serve"
 	"github.com/bailiff/bailiff/pkg/trail"
 	"github.com/bailiff/bailiff/pkg/webhooktls"
@@ -426,18 +424,4 @@ func clusterContextOrNil(c *webhook.ClusterCache) webhook.ClusterContext {
 	return c
 }
 
-// newLogger returns the command's logger, and makes the libraries log through it too:
-// controller-runtime (certificate watcher, manager) and client-go's klog (informers,
-// leader election), which would otherwise write their own format to stderr.
-func newLogger(format string) *slog.Logger {
-	var logger *slog.Logger
-	if format == "text" {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	} else {
-		logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	}
-	libraries := logr.FromSlogHandler(logger.Handler())
-	ctrllog.SetLogger(libraries)
-	klog.SetLogger(libraries)
-	return logger
-}
+func newLogger(format string) *slog.Logger { return logs.New(os.Stderr, format) }
