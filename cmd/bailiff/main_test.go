@@ -22,6 +22,9 @@ func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
 func writeFile(t *testing.T, dir, name, content string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -164,9 +167,6 @@ func TestScanWithExtraPolicies(t *testing.T) {
 	dir := t.TempDir()
 	pods := writeFile(t, dir, "pod.yaml", compliantPod)
 	policies := filepath.Join(dir, "policies")
-	if err := os.MkdirAll(policies, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	writeFile(t, policies, "owner.rego", `# METADATA
 # title: Pods name an owner
 # scope: package
@@ -234,9 +234,6 @@ func TestPolicyWithoutControlsPrintsAnEmptyList(t *testing.T) {
 	dir := t.TempDir()
 	pods := writeFile(t, dir, "pod.yaml", compliantPod)
 	policies := filepath.Join(dir, "policies")
-	if err := os.MkdirAll(policies, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	writeFile(t, policies, "owner.rego", `# METADATA
 # title: Pods name an owner
 # scope: package

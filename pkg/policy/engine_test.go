@@ -327,16 +327,22 @@ func TestBadPolicySetsAreRejectedWithLocation(t *testing.T) {
 				tt.cfg(cfg)
 			}
 			_, err := New(context.Background(), Options{Sources: []Source{testSource(files)}, Config: cfg})
-			var loadErr *LoadError
-			if !errors.As(err, &loadErr) {
-				t.Fatalf("want a LoadError, got %v", err)
-			}
-			for _, want := range tt.wants {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error does not mention %q:\n%v", want, err)
-				}
-			}
+			wantLoadError(t, err, tt.wants...)
 		})
+	}
+}
+
+// wantLoadError fails the test unless err is a LoadError mentioning each of wants.
+func wantLoadError(t *testing.T, err error, wants ...string) {
+	t.Helper()
+	var loadErr *LoadError
+	if !errors.As(err, &loadErr) {
+		t.Fatalf("want a LoadError, got %v", err)
+	}
+	for _, want := range wants {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q:\n%v", want, err)
+		}
 	}
 }
 
@@ -522,15 +528,7 @@ func TestPolicyDirectoryHoldingTheLibrary(t *testing.T) {
 			}
 			e, err := New(context.Background(), Options{Sources: []Source{Embedded(), Dir(dir)}})
 			if len(tt.wants) > 0 {
-				var loadErr *LoadError
-				if !errors.As(err, &loadErr) {
-					t.Fatalf("want a LoadError, got %v", err)
-				}
-				for _, want := range tt.wants {
-					if !strings.Contains(err.Error(), want) {
-						t.Errorf("error does not mention %q:\n%v", want, err)
-					}
-				}
+				wantLoadError(t, err, tt.wants...)
 				return
 			}
 			if err != nil {
