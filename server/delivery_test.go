@@ -15,6 +15,7 @@ import (
 
 	"github.com/bailiff/bailiff/pkg/store"
 	"github.com/bailiff/bailiff/pkg/trail"
+	"github.com/bailiff/bailiff/test/poll"
 )
 
 // The whole delivery path: emitter, disk queue, HTTPS, this server, SQLite.
@@ -69,7 +70,7 @@ func TestEventsReachTheStoreExactlyOnceAcrossAnOutageAndARestart(t *testing.T) {
 	want = append(want, emit(second, "second", 700)...)
 	down.Store(false)
 
-	waitFor(t, "every event stored", func() bool { return len(stored(t, st, "prod")) >= len(want) })
+	poll.Until(t, "every event stored", func() bool { return len(stored(t, st, "prod")) >= len(want) })
 	var got []string
 	for _, e := range stored(t, st, "prod") {
 		got = append(got, e.ID)

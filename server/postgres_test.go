@@ -18,6 +18,7 @@ import (
 	"github.com/bailiff/bailiff/pkg/trail"
 	"github.com/bailiff/bailiff/test/logbuf"
 	"github.com/bailiff/bailiff/test/pgtest"
+	"github.com/bailiff/bailiff/test/poll"
 )
 
 // Two server replicas share one PostgreSQL; each of two webhook replicas of
@@ -67,7 +68,7 @@ func TestReplicasShareOnePostgreSQL(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	waitFor(t, "every event stored", func() bool { return len(stored(t, st, "prod")) >= len(want) })
+	poll.Until(t, "every event stored", func() bool { return len(stored(t, st, "prod")) >= len(want) })
 	var got []string
 	for _, e := range stored(t, st, "prod") {
 		got = append(got, e.ID)
@@ -103,7 +104,7 @@ func TestTheServerFollowsPostgreSQLGoingAndComing(t *testing.T) {
 	connected := make(chan error, 1)
 	go func() { connected <- api.Connect(context.Background()) }()
 
-	waitFor(t, "the server to say why it waits", func() bool {
+	poll.Until(t, "the server to say why it waits", func() bool {
 		return strings.Contains(logs.String(), "store "+url+" unreachable: ")
 	})
 	if code, body := get(t, ts.Client(), ts.URL+"/readyz"); code != http.StatusServiceUnavailable {
@@ -128,7 +129,7 @@ func TestTheServerFollowsPostgreSQLGoingAndComing(t *testing.T) {
 	if err := pg.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "ready again", func() bool {
+	poll.Until(t, "ready again", func() bool {
 		code, _ := get(t, ts.Client(), ts.URL+"/readyz")
 		return code == http.StatusOK
 	})
@@ -178,12 +179,12 @@ func TestPostgreSQLStoppedMidStreamLosesNothing(t *testing.T) {
 		}
 	}
 	emit(0, 1000)
-	waitFor(t, "part of the stream stored", func() bool { return len(stored(t, st, "prod")) > 0 })
+	poll.Until(t, "part of the stream stored", func() bool { return len(stored(t, st, "prod")) > 0 })
 	if err := pg.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	emit(1000, 2500) // while PostgreSQL is down
-	waitFor(t, "deliveries to fail while PostgreSQL is down", func() bool {
+	poll.Until(t, "deliveries to fail while PostgreSQL is down", func() bool {
 		families, _ := metrics.Gather()
 		for _, f := range families {
 			if f.GetName() == "bailiff_trail_ship_errors_total" {
@@ -201,7 +202,7 @@ func TestPostgreSQLStoppedMidStreamLosesNothing(t *testing.T) {
 	}
 	emit(2500, 3000)
 
-	waitFor(t, "every event stored", func() bool { return len(stored(t, st, "prod")) >= len(want) })
+	poll.Until(t, "every event stored", func() bool { return len(stored(t, st, "prod")) >= len(want) })
 	var got []string
 	for _, ev := range stored(t, st, "prod") {
 		got = append(got, ev.ID)

@@ -26,20 +26,8 @@ import (
 	"github.com/bailiff/bailiff/pkg/serve"
 	"github.com/bailiff/bailiff/pkg/store"
 	"github.com/bailiff/bailiff/test/logbuf"
+	"github.com/bailiff/bailiff/test/poll"
 )
-
-// waitFor polls cond until it holds or the test's deadline nears. It waits for
-// an event; it asserts nothing about how long the event takes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 func get(t *testing.T, client *http.Client, url string) (int, string) {
 	t.Helper()
@@ -75,7 +63,7 @@ func TestTheServerWaitsForItsStoreAndIsNotReadyMeanwhile(t *testing.T) {
 
 	connected := make(chan error, 1)
 	go func() { connected <- api.Connect(context.Background()) }()
-	waitFor(t, "a few failed attempts", func() bool { return attempts.Load() >= 3 })
+	poll.Until(t, "a few failed attempts", func() bool { return attempts.Load() >= 3 })
 
 	if code, body := get(t, ts.Client(), ts.URL+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "not connected yet") {
 		t.Fatalf("readyz while the store is down: %d %s", code, body)

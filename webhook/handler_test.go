@@ -41,17 +41,7 @@ func testEngine(t testing.TB) *policy.Engine {
 
 func testHandler(t testing.TB, mutate func(*Options)) *Handler {
 	t.Helper()
-	opts := Options{
-		Engine: testEngine(t),
-		Cluster: fakeCluster{
-			"customers": {Name: "customers", Labels: map[string]string{"bailiff.io/data-class": "personal"}},
-		},
-		ExemptNamespaces: []string{"kube-system"},
-	}
-	if mutate != nil {
-		mutate(&opts)
-	}
-	return NewHandler(opts)
+	return handlerOn(testEngine(t), mutate)
 }
 
 const compliantPod = `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"ok","namespace":"shop"},"spec":{

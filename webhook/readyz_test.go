@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/bailiff/bailiff/pkg/serve"
+	"github.com/bailiff/bailiff/test/poll"
 )
 
 // servedOverTLS runs a Server for h with ready as its readiness check until the test
@@ -46,7 +47,7 @@ func servedOverTLS(t *testing.T, h *Handler, ready ReadinessCheck) (string, *htt
 	pool.AppendCertsFromPEM(ca)
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	url := "https://" + srv.Addr().String()
-	waitFor(t, "the server", func() bool {
+	poll.Until(t, "the server", func() bool {
 		resp, err := client.Get(url + "/healthz")
 		if err == nil {
 			resp.Body.Close()

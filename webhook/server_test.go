@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"github.com/bailiff/bailiff/pkg/serve"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,21 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bailiff/bailiff/pkg/policy"
-)
+	"github.com/bailiff/bailiff/pkg/serve"
 
-// waitFor polls cond until it holds or the test's deadline nears. It waits for an
-// event; it asserts nothing about how long the event takes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+	"github.com/bailiff/bailiff/pkg/policy"
+	"github.com/bailiff/bailiff/test/poll"
+)
 
 // watchedEngine builds an engine from configFile and a Reloader for it.
 func watchedEngine(t *testing.T, configFile string, metrics *Metrics) (*policy.Engine, *Reloader) {
@@ -66,14 +55,14 @@ func TestReloaderAppliesGoodChangesAndKeepsServingOnBadOnes(t *testing.T) {
 
 	first := engine.Set().Version()
 	write("podSecurity: {level: restricted}\n")
-	waitFor(t, "the new configuration", func() bool { return engine.Set().Config().PodSecurity.Level == "restricted" })
+	poll.Until(t, "the new configuration", func() bool { return engine.Set().Config().PodSecurity.Level == "restricted" })
 	if engine.Set().Version() == first {
 		t.Error("a new configuration is a new version")
 	}
 
 	good := engine.Set().Version()
 	write("podSecurity: {level: strict}\n")
-	waitFor(t, "the failed reload", func() bool { return strings.Contains(r.Status(), "failed") })
+	poll.Until(t, "the failed reload", func() bool { return strings.Contains(r.Status(), "failed") })
 	if engine.Set().Version() != good {
 		t.Error("a failed reload must keep the running set")
 	}
@@ -119,7 +108,7 @@ func TestServerRotatesCertificatesWithoutDroppingRequests(t *testing.T) {
 			return nil
 		}},
 	}}
-	waitFor(t, "the server", func() bool {
+	poll.Until(t, "the server", func() bool {
 		resp, err := client.Get(url + "/healthz")
 		if err == nil {
 			resp.Body.Close()
@@ -168,7 +157,7 @@ func TestServerRotatesCertificatesWithoutDroppingRequests(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "the rotated certificate", func() bool {
+	poll.Until(t, "the rotated certificate", func() bool {
 		n := 0
 		served.Range(func(_, _ any) bool { n++; return true })
 		return n >= 2
@@ -215,7 +204,7 @@ func TestReloaderFollowsAConfigMapVolume(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // let the watch start
 
 	version("..2026_11_24_01_05_00.000000002", "podSecurity: {level: restricted}\n")
-	waitFor(t, "the ConfigMap update", func() bool { return engine.Set().Config().PodSecurity.Level == "restricted" })
+	poll.Until(t, "the ConfigMap update", func() bool { return engine.Set().Config().PodSecurity.Level == "restricted" })
 }
 
 // folderPolicy is a policy of package pkg whose id is id, for
@@ -278,11 +267,11 @@ func TestReloaderFollowsPolicyFilesInEveryFolder(t *testing.T) {
 		t.Fatal("the policy in a nested folder must be loaded")
 	}
 	write("team/a/p.rego", folderPolicy("a", "TST-102")) // an edit two folders down
-	waitFor(t, "the edited policy in a nested folder", has("TST-102"))
+	poll.Until(t, "the edited policy in a nested folder", has("TST-102"))
 
 	write("team/b/c/p.rego", folderPolicy("c", "TST-103")) // folders made after the watch started
-	waitFor(t, "the policy in a new folder", has("TST-103"))
+	poll.Until(t, "the policy in a new folder", has("TST-103"))
 	time.Sleep(300 * time.Millisecond) // the folder's own watch is in place once seen
 	write("team/b/c/p.rego", folderPolicy("c", "TST-104"))
-	waitFor(t, "the edited policy in the new folder", has("TST-104"))
+	poll.Until(t, "the edited policy in the new folder", has("TST-104"))
 }

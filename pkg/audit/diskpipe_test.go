@@ -9,6 +9,7 @@ import (
 
 	"github.com/bailiff/bailiff/pkg/audit/results"
 	"github.com/bailiff/bailiff/pkg/store"
+	"github.com/bailiff/bailiff/test/poll"
 )
 
 // queuedAuditor is a testAuditor whose results go through a disk queue in dir.
@@ -40,21 +41,10 @@ func runPipe(t *testing.T, a *Auditor) (ctx context.Context, stop func()) {
 	return ctx, stop
 }
 
-// waitFor fails the test unless cond holds within a few seconds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // onDisk waits until the queue holds n batches.
 func onDisk(t *testing.T, a *Auditor, n int64) {
 	t.Helper()
-	waitFor(t, "the queue holds the batches taken", func() bool {
+	poll.Until(t, "the queue holds the batches taken", func() bool {
 		records, _, _ := a.sink.disk.Stats()
 		return records == n
 	})
@@ -154,7 +144,7 @@ func TestAFullQueueKeepsResultsDueInMemoryUntilItHasRoom(t *testing.T) {
 	evaluated(a, "b", "uid-b", longMessages(2, 200)...)
 	onDisk(t, a, 2)
 	c := evaluated(a, "c", "uid-c", longMessages(2, 200)...)
-	waitFor(t, "the full queue is counted", func() bool { return counterValue(t, a.metrics.queueFull) > 0 })
+	poll.Until(t, "the full queue is counted", func() bool { return counterValue(t, a.metrics.queueFull) > 0 })
 	a.mu.Lock()
 	stillDue := a.sink.isDue[c] && a.states[c] != nil
 	a.mu.Unlock()

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bailiff/bailiff/test/logbuf"
+	"github.com/bailiff/bailiff/test/poll"
 )
 
 // notAfterMetric gathers the registry and returns the metric's value, and whether it was there.
@@ -79,7 +80,7 @@ func TestTheExpiryMetricFollowsTheServedCertificate(t *testing.T) {
 	reg.MustRegister(NewCertificateCollector(l.Addr()))
 
 	want := float64(certificateIn(t, dir).NotAfter.Unix())
-	waitUntil(t, "the first certificate's expiry", func() bool { v, ok := notAfterMetric(t, reg); return ok && v == want })
+	poll.Until(t, "the first certificate's expiry", func() bool { v, ok := notAfterMetric(t, reg); return ok && v == want })
 
 	// A renewal on disk shows once the server reloads it: the metric is what is served.
 	if _, err := SelfSigned(dir, []string{"localhost"}, 48*time.Hour); err != nil {
@@ -89,7 +90,7 @@ func TestTheExpiryMetricFollowsTheServedCertificate(t *testing.T) {
 	if renewed == want {
 		t.Fatal("the renewed certificate should expire later")
 	}
-	waitUntil(t, "the renewed certificate's expiry", func() bool { v, ok := notAfterMetric(t, reg); return ok && v == renewed })
+	poll.Until(t, "the renewed certificate's expiry", func() bool { v, ok := notAfterMetric(t, reg); return ok && v == renewed })
 }
 
 func TestTheExpiryMetricIsAbsentWhenNothingIsServed(t *testing.T) {
@@ -120,22 +121,11 @@ func TestServedCertificateReachesAnUnspecifiedAddressOnLoopback(t *testing.T) {
 	go func() { done <- Run(ctx, l, Options{Name: "test", CertDir: dir, Handler: http.NotFoundHandler()}) }()
 	defer func() { cancel(); <-done }()
 	var got *x509.Certificate
-	waitUntil(t, "a handshake", func() bool {
+	poll.Until(t, "a handshake", func() bool {
 		got, err = ServedCertificate(context.Background(), l.Addr())
 		return err == nil
 	})
 	if !got.Equal(certificateIn(t, dir)) {
 		t.Fatal("ServedCertificate returned another certificate than the one in the directory")
-	}
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

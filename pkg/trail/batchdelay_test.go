@@ -10,6 +10,7 @@ import (
 
 	"github.com/bailiff/bailiff/pkg/store"
 	"github.com/bailiff/bailiff/test/logbuf"
+	"github.com/bailiff/bailiff/test/poll"
 )
 
 // A trickle of events, such as admission decisions, is delivered in a batch or two
@@ -30,7 +31,7 @@ func TestBatchDelayDeliversATrickleInFewBatches(t *testing.T) {
 		e.Emit(store.Event{ID: fmt.Sprintf("ev-%02d", i), Source: SourceAdmission, Decision: "allowed", Kind: "Pod", Name: fmt.Sprintf("pod-%d", i)})
 		time.Sleep(10 * time.Millisecond)
 	}
-	waitFor(t, "every event stored", func() bool { return len(storedIDs(t, srv.store, "prod")) == n })
+	poll.Until(t, "every event stored", func() bool { return len(storedIDs(t, srv.store, "prod")) == n })
 	if got := srv.requestCount(); got > 3 {
 		t.Errorf("%d events took %d requests; a batch delay should gather them", n, got)
 	}
@@ -49,10 +50,10 @@ func TestCloseDoesNotWaitForABatchToFill(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.Emit(store.Event{ID: "ev-1", Source: SourceAdmission, Decision: "allowed"})
-	waitFor(t, "the event on disk", func() bool { return diskEvents(e) == 1 })
+	poll.Until(t, "the event on disk", func() bool { return diskEvents(e) == 1 })
 	if err := e.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	newTestEmitter(t, srv, emitterSetup{dir: dir})
-	waitFor(t, "the event delivered by the next emitter", func() bool { return len(storedIDs(t, srv.store, "prod")) == 1 })
+	poll.Until(t, "the event delivered by the next emitter", func() bool { return len(storedIDs(t, srv.store, "prod")) == 1 })
 }

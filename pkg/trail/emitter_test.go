@@ -17,20 +17,8 @@ import (
 
 	"github.com/bailiff/bailiff/pkg/store"
 	"github.com/bailiff/bailiff/test/logbuf"
+	"github.com/bailiff/bailiff/test/poll"
 )
-
-// waitFor polls cond until it holds or the test's deadline nears. It waits for
-// an event; it asserts nothing about how long the event takes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // Modes of the test ingest server.
 const (
@@ -215,8 +203,8 @@ func TestEmitNeverBlocksWhileTheServerIsDown(t *testing.T) {
 	srv := newIngestServer(t, serverDown)
 	e := newTestEmitter(t, srv, emitterSetup{dir: t.TempDir()})
 	emitN(e, "ev", 5000)
-	waitFor(t, "all events on disk", func() bool { return diskEvents(e) == 5000 })
-	waitFor(t, "a failed delivery", func() bool { return metricValue(e.metrics.shipErrors.WithLabelValues("server")) > 0 })
+	poll.Until(t, "all events on disk", func() bool { return diskEvents(e) == 5000 })
+	poll.Until(t, "a failed delivery", func() bool { return metricValue(e.metrics.shipErrors.WithLabelValues("server")) > 0 })
 	if got := metricValue(e.metrics.dropped); got != 0 {
 		t.Fatalf("%v events dropped", got)
 	}
@@ -229,18 +217,18 @@ func TestEmitterDeliversEveryEventExactlyOnceAfterAnOutage(t *testing.T) {
 	srv := newIngestServer(t, serverDown)
 	e := newTestEmitter(t, srv, emitterSetup{dir: t.TempDir()})
 	want := emitN(e, "before", 1200)
-	waitFor(t, "events queued on disk", func() bool { return diskEvents(e) == 1200 })
-	waitFor(t, "retries", func() bool { return srv.requestCount() >= 3 })
+	poll.Until(t, "events queued on disk", func() bool { return diskEvents(e) == 1200 })
+	poll.Until(t, "retries", func() bool { return srv.requestCount() >= 3 })
 
 	// The server stores batches but the answers are lost: the emitter must
 	// send them again, and the server must store them once.
 	srv.setMode(serverLoseAcks)
-	waitFor(t, "a batch stored without an answer", func() bool { return len(storedIDs(t, srv.store, "prod")) > 0 })
+	poll.Until(t, "a batch stored without an answer", func() bool { return len(storedIDs(t, srv.store, "prod")) > 0 })
 	sent := srv.requestCount()
-	waitFor(t, "the batch sent again", func() bool { return srv.requestCount() > sent+1 })
+	poll.Until(t, "the batch sent again", func() bool { return srv.requestCount() > sent+1 })
 	srv.setMode(serverUp)
 	want = append(want, emitN(e, "after", 300)...)
-	waitFor(t, "the queue to empty", func() bool { return diskEvents(e) == 0 && len(storedIDs(t, srv.store, "prod")) == 1500 })
+	poll.Until(t, "the queue to empty", func() bool { return diskEvents(e) == 0 && len(storedIDs(t, srv.store, "prod")) == 1500 })
 
 	if got := storedIDs(t, srv.store, "prod"); !slices.Equal(got, want) {
 		t.Fatalf("stored %d events, want the %d emitted, once each and in order", len(got), len(want))
@@ -260,9 +248,9 @@ func TestEmitterRestartLosesNothingWrittenToDisk(t *testing.T) {
 
 	first := newTestEmitter(t, srv, emitterSetup{dir: dir})
 	want := emitN(first, "first", 700)
-	waitFor(t, "events on disk", func() bool { return diskEvents(first) == 700 })
+	poll.Until(t, "events on disk", func() bool { return diskEvents(first) == 700 })
 	srv.setMode(serverLoseAcks) // some are stored, none acknowledged
-	waitFor(t, "a delivery without an answer", func() bool { return len(storedIDs(t, srv.store, "prod")) > 0 })
+	poll.Until(t, "a delivery without an answer", func() bool { return len(storedIDs(t, srv.store, "prod")) > 0 })
 	srv.setMode(serverDown)
 	want = append(want, emitN(first, "late", 50)...) // still in memory, possibly
 	if err := first.Close(context.Background()); err != nil {
@@ -275,8 +263,8 @@ func TestEmitterRestartLosesNothingWrittenToDisk(t *testing.T) {
 		t.Fatal("the restarted emitter found nothing to deliver")
 	}
 	want = append(want, emitN(second, "second", 100)...)
-	waitFor(t, "everything delivered", func() bool { return len(storedIDs(t, srv.store, "prod")) == len(want) })
-	waitFor(t, "the queue to empty", func() bool { return diskEvents(second) == 0 })
+	poll.Until(t, "everything delivered", func() bool { return len(storedIDs(t, srv.store, "prod")) == len(want) })
+	poll.Until(t, "the queue to empty", func() bool { return diskEvents(second) == 0 })
 	got := storedIDs(t, srv.store, "prod")
 	slices.Sort(got)
 	slices.Sort(want)
@@ -311,8 +299,8 @@ func TestEmitterDropsAndCountsWhatExceedsTheDiskBudget(t *testing.T) {
 	// What did fit is delivered after a restart.
 	srv.setMode(serverUp)
 	again := newTestEmitter(t, srv, emitterSetup{dir: dir})
-	waitFor(t, "the queued events delivered", func() bool { return len(storedIDs(t, srv.store, "prod")) == int(queued) })
-	waitFor(t, "the queue to empty", func() bool { return diskEvents(again) == 0 })
+	poll.Until(t, "the queued events delivered", func() bool { return len(storedIDs(t, srv.store, "prod")) == int(queued) })
+	poll.Until(t, "the queue to empty", func() bool { return diskEvents(again) == 0 })
 }
 
 func TestEmitDropsAndCountsWhenMemoryIsFull(t *testing.T) {
@@ -341,7 +329,7 @@ func TestEmitterFillsInIDClusterAndTime(t *testing.T) {
 	srv := newIngestServer(t, serverUp)
 	e := newTestEmitter(t, srv, emitterSetup{dir: t.TempDir()})
 	e.Emit(store.Event{Source: SourceConfig, Decision: "loaded"})
-	waitFor(t, "delivery", func() bool { return len(storedIDs(t, srv.store, "prod")) == 1 })
+	poll.Until(t, "delivery", func() bool { return len(storedIDs(t, srv.store, "prod")) == 1 })
 	page, err := srv.store.Events(context.Background(), store.EventQuery{Cluster: "prod"})
 	if err != nil {
 		t.Fatal(err)
@@ -360,8 +348,8 @@ func TestEmitterDropsEventsTheServerCanNeverAccept(t *testing.T) {
 	e.Emit(store.Event{Cluster: "staging", Source: SourceAudit, Decision: "opened"}) // another cluster's
 	want := emitN(e, "ev", 20)
 	want = slices.DeleteFunc(want, func(id string) bool { return id == "ev-00007" })
-	waitFor(t, "delivery", func() bool { return len(storedIDs(t, srv.store, "prod")) == len(want) })
-	waitFor(t, "the queue to empty", func() bool { return diskEvents(e) == 0 })
+	poll.Until(t, "delivery", func() bool { return len(storedIDs(t, srv.store, "prod")) == len(want) })
+	poll.Until(t, "the queue to empty", func() bool { return diskEvents(e) == 0 })
 	if got := storedIDs(t, srv.store, "prod"); !slices.Equal(got, want) {
 		t.Fatalf("stored %v, want %v", got, want)
 	}

@@ -26,6 +26,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/bailiff/bailiff/pkg/serve"
+	"github.com/bailiff/bailiff/test/poll"
 )
 
 const (
@@ -369,7 +370,7 @@ func TestACABundleResetIsRestored(t *testing.T) {
 	go func() { done <- r.Run(ctx) }()
 	want := c.caBundles(t)["validating"]
 	c.resetValidatingCABundle(t)
-	waitFor(t, "the caBundle to be restored", func() bool {
+	poll.Until(t, "the caBundle to be restored", func() bool {
 		return bytes.Equal(c.caBundles(t)["validating"], want)
 	})
 	cancel()
@@ -463,16 +464,5 @@ func TestNewRefusesOptionsThatCannotWork(t *testing.T) {
 	}
 	if _, err := New(good()); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
